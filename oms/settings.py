@@ -101,6 +101,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
+# The legacy monolith's database (read-only for us): SQL Server (mssql://), Oracle (oracle://),
+# or a stand-in (sqlite:///, postgres://, mysql:// for MariaDB). Absent means no legacy side.
+LEGACY_DATABASE_URL = env.str("LEGACY_DATABASE_URL", default="")
+if LEGACY_DATABASE_URL:
+    from legacy_migration.connections import legacy_database_config
+
+    DATABASES["legacy"] = legacy_database_config(LEGACY_DATABASE_URL)
+DATABASE_ROUTERS = ["legacy_migration.routers.LegacyRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------------------------------------
