@@ -13,6 +13,10 @@ VIEW_ALL = [
     "invoices.view_invoicestatusevent",
 ]
 
+MIGRATION_VIEW = [
+    "legacy_migration.view_migrationrun", "legacy_migration.view_workitem", "legacy_migration.view_migrationissue",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     # Takes orders and looks after customers.
     "Sales": VIEW_ALL + [
@@ -29,9 +33,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "invoices.add_payment",
     ],
     # Runs the legacy migration and reads everything it touches (legacy permissions come with it).
-    "Migration operators": VIEW_ALL,
+    "Migration operators": VIEW_ALL + MIGRATION_VIEW + ["legacy_migration.run_migration"],
     # Reads everything, changes nothing.
-    "Auditors": VIEW_ALL,
+    "Auditors": VIEW_ALL + MIGRATION_VIEW,
 }
 
 
@@ -39,7 +43,8 @@ def sync_roles(apps, schema_editor=None) -> None:
     """Create each role's group and set its permissions to exactly the list above.
 
     Runs inside migrations, where permissions may not exist yet (Django creates them after the
-    last migration), so it creates them first for the apps involved.
+    last migration), so it creates them first for the apps involved. A permission whose model is
+    not migrated yet is skipped: the migration that brings the model calls sync_roles again.
     """
     from django.contrib.auth.management import create_permissions
 
@@ -55,5 +60,5 @@ def sync_roles(apps, schema_editor=None) -> None:
         wanted = []
         for name in names:
             app_label, codename = name.split(".")
-            wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+            wanted += Permission.objects.filter(content_type__app_label=app_label, codename=codename)
         group.permissions.set(wanted)

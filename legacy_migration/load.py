@@ -1,0 +1,271 @@
+"""Loading mapped records into the modern tables: staging + one upsert per table.
+
+Per batch: the mapped rows go into a temporary staging table (COPY on PostgreSQL, executemany
+elsewhere), then one `INSERT … SELECT … ON CONFLICT (legacy key) DO UPDATE … WHERE something
+differs` writes them. Unchanged rows are not rewritten (the WHERE), changed ones are updated,
+new ones inserted; the keys it returns tell which is which. An order and its lines (an invoice
+and its lines) are loaded in the same transaction, so a record arrives whole or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from django.db import connections
+from django.utils import timezone
+
+from invoices.models import Invoice, InvoiceLine
+from legacy_migration.mapping import Outcome
+from orders.models import Customer, Order, OrderLine
+
+#: Staging column types per engine. On SQLite they must carry the same affinity as Django's own
+#: columns (decimal → NUMERIC), or "unchanged" rows would compare text with numbers and look changed.
+STAGING_TYPES = {
+    "postgresql": {"DecimalField": "numeric", "DateTimeField": "timestamptz", "IntegerField": "bigint",
+                   "PositiveSmallIntegerField": "integer", "CharField": "text", "TextField": "text",
+                   "EmailField": "text"},
+    "sqlite": {"DecimalField": "decimal", "DateTimeField": "datetime", "IntegerField": "integer",
+               "PositiveSmallIntegerField": "integer", "CharField": "text", "TextField": "text",
+               "EmailField": "text"},
+}
+
+
+@dataclass
+class LoadCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    changed_keys: set = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One modern table fed from one staging table."""
+
+    model: type
+    staging: str
+    columns: tuple[str, ...]  # mapped value names = staging columns
+    conflict: tuple[str, ...]  # the unique key the upsert is on
+    # modern column -> SQL expression over the staging row `s` (joins resolve legacy keys to ids)
+    resolved: tuple[tuple[str, str], ...] = ()
+    joins: str = ""
+    constants: tuple[tuple[str, str], ...] = ()  # insert-only columns with a fixed value
+    returning: str = "legacy_id"
+
+    def column(self, name: str) -> str:
+        return self.model._meta.get_field(name).column
+
+
+CUSTOMER_COLUMNS = ("legacy_id", "code", "name", "email", "phone", "address_line1", "address_line2", "city",
+                    "state", "postal_code", "country", "status", "credit_limit", "created_at", "legacy_updated_at")
+ORDER_COLUMNS = ("legacy_id", "number", "customer_legacy_id", "status", "currency", "ordered_at",
+                 "requested_ship_at", "subtotal", "discount", "tax", "freight", "total", "ship_name",
+                 "ship_address_line1", "ship_address_line2", "ship_city", "ship_state", "ship_postal_code",
+                 "ship_country", "po_number", "notes", "legacy_created_by", "legacy_updated_at", "created_at")
+ORDER_LINE_COLUMNS = ("order_legacy_id", "line_number", "sku", "description", "quantity", "unit_price",
+                      "discount_percent", "line_total")
+INVOICE_COLUMNS = ("legacy_id", "number", "kind", "customer_legacy_id", "order_legacy_id", "legacy_order_number",
+                   "status", "currency", "invoiced_at", "due_at", "discount", "net", "tax", "total", "paid_amount",
+                   "paid_at", "credited_amount", "created_at")
+INVOICE_LINE_COLUMNS = ("invoice_legacy_id", "line_number", "sku", "description", "quantity", "unit_price", "amount")
+
+CUSTOMERS = Target(Customer, "stg_customer", CUSTOMER_COLUMNS, ("legacy_id",))
+ORDERS = Target(
+    Order, "stg_order", ORDER_COLUMNS, ("legacy_id",),
+    resolved=(("customer_id", "c.id"),),
+    joins="JOIN orders_customer c ON c.legacy_id = s.customer_legacy_id",
+    constants=(("status_before_hold", "''"), ("created_by_id", "NULL")),
+)
+ORDER_LINES = Target(
+    OrderLine, "stg_orderline", ORDER_LINE_COLUMNS, ("order_id", "line_number"),
+    resolved=(("order_id", "o.id"),),
+    joins="JOIN orders_order o ON o.legacy_id = s.order_legacy_id",
+    returning="order_id",
+)
+INVOICES = Target(
+    Invoice, "stg_invoice", INVOICE_COLUMNS, ("legacy_id",),
+    resolved=(("customer_id", "c.id"), ("order_id", "o.id")),
+    joins="JOIN orders_customer c ON c.legacy_id = s.customer_legacy_id "
+          "LEFT JOIN orders_order o ON o.legacy_id = s.order_legacy_id",
+    constants=(("series", "''"), ("fiscal_year", "NULL"), ("sequence_number", "NULL"),
+               ("credited_invoice_id", "NULL"), ("reason", "''"), ("void_reason", "''"), ("notes", "''"),
+               ("created_by_id", "NULL")),
+)
+INVOICE_LINES = Target(
+    InvoiceLine, "stg_invoiceline", INVOICE_LINE_COLUMNS, ("invoice_id", "line_number"),
+    resolved=(("invoice_id", "i.id"),),
+    joins="JOIN invoices_invoice i ON i.legacy_id = s.invoice_legacy_id",
+    returning="invoice_id",
+)
+#: Staging columns that exist only to resolve a foreign key (not modern columns themselves).
+KEY_ONLY = {"customer_legacy_id", "order_legacy_id", "invoice_legacy_id"}
+
+
+class Loader:
+    """Writes batches into the modern tables over one connection (the `default` alias)."""
+
+    def __init__(self, using: str = "default"):
+        self.connection = connections[using]
+        self.vendor = self.connection.vendor
+        self._staging_ready: set[str] = set()
+
+    # -- staging -------------------------------------------------------------------------------
+    def _staging_type(self, target: Target, name: str) -> str:
+        types = STAGING_TYPES.get(self.vendor, {})
+        if name in KEY_ONLY:
+            return types.get("CharField" if name == "invoice_legacy_id" else "IntegerField", "")
+        return types.get(target.model._meta.get_field(name).get_internal_type(), "")
+
+    def _stage(self, cursor, target: Target, rows: Sequence[Sequence]) -> None:
+        if target.staging not in self._staging_ready:
+            columns = ", ".join(f"{c} {self._staging_type(target, c)}".strip() for c in target.columns)
+            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {target.staging} ({columns})")
+            self._staging_ready.add(target.staging)
+        cursor.execute(f"DELETE FROM {target.staging}")
+        if not rows:
+            return
+        if self.vendor == "postgresql":
+            # COPY is the fastest way into PostgreSQL; psycopg adapts Decimal and aware datetimes exactly.
+            with cursor.cursor.copy(f"COPY {target.staging} ({', '.join(target.columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(target.columns))
+            cursor.executemany(f"INSERT INTO {target.staging} ({', '.join(target.columns)}) VALUES ({marks})",
+                               [tuple(self._adapt(v) for v in row) for row in rows])
+
+    def _adapt(self, value):
+        """Parameters as Django's ORM would write them on this engine (same text for datetimes)."""
+        if isinstance(value, dt.datetime):
+            return self.connection.ops.adapt_datetimefield_value(value)
+        return value
+
+    # -- upsert --------------------------------------------------------------------------------
+    def _upsert_sql(self, target: Target) -> str:
+        differs = "IS DISTINCT FROM" if self.vendor == "postgresql" else "IS NOT"
+        table = target.model._meta.db_table
+        plain = [c for c in target.columns if c not in KEY_ONLY]
+        insert_columns = [target.column(c) for c in plain] + [c for c, _ in target.resolved]
+        select_exprs = [f"s.{c}" for c in plain] + [expr for _, expr in target.resolved]
+        compared = [c for c in insert_columns if c not in target.conflict]
+        has_updated_at = any(f.name == "updated_at" for f in target.model._meta.fields)
+        if has_updated_at:
+            insert_columns.append("updated_at")
+            select_exprs.append("%s")
+        insert_columns += [c for c, _ in target.constants]
+        select_exprs += [v for _, v in target.constants]
+        assignments = [f"{c} = excluded.{c}" for c in compared]
+        if has_updated_at:
+            assignments.append("updated_at = excluded.updated_at")
+        changed = " OR ".join(f"{table}.{c} {differs} excluded.{c}" for c in compared)
+        return (
+            f"INSERT INTO {table} ({', '.join(insert_columns)}) "
+            f"SELECT {', '.join(select_exprs)} FROM {target.staging} s {target.joins} WHERE true "
+            f"ON CONFLICT ({', '.join(target.conflict)}) DO UPDATE SET {', '.join(assignments)} "
+            f"WHERE {changed} RETURNING {table}.{target.returning}"
+        )
+
+    def _upsert(self, cursor, target: Target, rows: Sequence[Sequence], now) -> set:
+        self._stage(cursor, target, rows)
+        if not rows:
+            return set()
+        params = [now] if any(f.name == "updated_at" for f in target.model._meta.fields) else []
+        cursor.execute(self._upsert_sql(target), params)
+        return {r[0] for r in cursor.fetchall()}
+
+    def _existing(self, cursor, target: Target) -> set:
+        table = target.model._meta.db_table
+        cursor.execute(f"SELECT t.legacy_id FROM {table} t JOIN {target.staging} s ON s.legacy_id = t.legacy_id")
+        return {r[0] for r in cursor.fetchall()}
+
+    def _delete_stale_lines(self, cursor, lines: Target, parent: Target, parent_fk: str, parent_key: str) -> set:
+        """Lines the legacy record no longer has: delete them, return their parents' ids."""
+        table, parent_table = lines.model._meta.db_table, parent.model._meta.db_table
+        cursor.execute(
+            f"DELETE FROM {table} WHERE {parent_fk} IN (SELECT p.id FROM {parent_table} p "
+            f"JOIN {parent.staging} s ON s.legacy_id = p.legacy_id) AND NOT EXISTS ("
+            f"SELECT 1 FROM {lines.staging} l JOIN {parent_table} p2 ON p2.legacy_id = l.{parent_key} "
+            f"WHERE p2.id = {table}.{parent_fk} AND l.line_number = {table}.line_number) RETURNING {parent_fk}"
+        )
+        return {r[0] for r in cursor.fetchall()}
+
+    # -- entities ------------------------------------------------------------------------------
+    def load_customers(self, outcomes: Sequence[Outcome]) -> LoadCounts:
+        rows = [tuple(o.values[c] for c in CUSTOMER_COLUMNS) for o in outcomes]
+        with self.connection.cursor() as cursor:
+            self._stage(cursor, CUSTOMERS, rows)
+            existing = self._existing(cursor, CUSTOMERS)
+            changed = self._upsert(cursor, CUSTOMERS, rows, timezone.now())
+        return _counts(len(rows), existing, changed)
+
+    def load_with_lines(self, outcomes: Sequence[Outcome], header: Target, lines: Target,
+                        header_columns: Sequence[str], line_columns: Sequence[str], parent_fk: str) -> LoadCounts:
+        now = timezone.now()
+        rows = [tuple(o.values[c] for c in header_columns) for o in outcomes]
+        line_rows = [(o.values["legacy_id"], *(line[c] for c in line_columns[1:]))
+                     for o in outcomes for line in o.lines]
+        table = header.model._meta.db_table
+        with self.connection.cursor() as cursor:
+            self._stage(cursor, header, rows)
+            existing = self._existing(cursor, header)
+            changed = self._upsert(cursor, header, rows, now)
+            touched_ids = self._upsert(cursor, lines, line_rows, now)
+            touched_ids |= self._delete_stale_lines(cursor, lines, header, parent_fk, line_columns[0])
+            lines_changed = set()
+            if touched_ids:
+                # A changed line changes its order: bump updated_at so "updated since" readers see it.
+                ids = list(touched_ids)
+                marks = ", ".join(["%s"] * len(ids))
+                cursor.execute(f"UPDATE {table} SET updated_at = %s WHERE id IN ({marks}) RETURNING legacy_id",
+                               [now, *ids])
+                lines_changed = {r[0] for r in cursor.fetchall()}
+        return _counts(len(rows), existing, changed | lines_changed)
+
+    def load_orders(self, outcomes: Sequence[Outcome]) -> LoadCounts:
+        return self.load_with_lines(outcomes, ORDERS, ORDER_LINES, ORDER_COLUMNS, ORDER_LINE_COLUMNS, "order_id")
+
+    def load_invoices(self, outcomes: Sequence[Outcome]) -> LoadCounts:
+        return self.load_with_lines(outcomes, INVOICES, INVOICE_LINES, INVOICE_COLUMNS, INVOICE_LINE_COLUMNS,
+                                    "invoice_id")
+
+    def customers_sharing_email(self, legacy_ids: Sequence[int]) -> dict[int, tuple[str, list[str]]]:
+        """For these customers, the other customers with the same email (rule 3's warning)."""
+        if not legacy_ids:
+            return {}
+        marks = ", ".join(["%s"] * len(legacy_ids))
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT a.legacy_id, a.email, b.legacy_id FROM orders_customer a JOIN orders_customer b "
+                f"ON b.email = a.email AND b.id <> a.id WHERE a.legacy_id IN ({marks}) ORDER BY a.legacy_id, b.legacy_id",
+                list(legacy_ids))
+            found: dict[int, tuple[str, list[str]]] = {}
+            for key, address, other in cursor.fetchall():
+                found.setdefault(key, (address, []))[1].append(str(other) if other is not None else "(modern)")
+        return found
+
+    def codes_taken(self, codes: Sequence[str]) -> dict[str, int | None]:
+        """Customer codes already used in the modern store, and by which legacy customer."""
+        if not codes:
+            return {}
+        marks = ", ".join(["%s"] * len(codes))
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT code, legacy_id FROM orders_customer WHERE code IN ({marks})", list(codes))
+            return dict(cursor.fetchall())
+
+    def migrated_keys(self, model: type, keys: Sequence) -> set:
+        if not keys:
+            return set()
+        marks = ", ".join(["%s"] * len(keys))
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT legacy_id FROM {model._meta.db_table} WHERE legacy_id IN ({marks})", list(keys))
+            return {r[0] for r in cursor.fetchall()}
+
+
+def _counts(total: int, existing: set, changed: set) -> LoadCounts:
+    inserted = len(changed - existing)
+    updated = len(changed & existing)
+    return LoadCounts(inserted=inserted, updated=updated, unchanged=total - inserted - updated,
+                      changed_keys=changed)
+

@@ -1,0 +1,242 @@
+"""Two kinds of models live here.
+
+1. The legacy tables, as unmanaged models that mirror the data dictionary
+   (../shared/legacy/LEGACY_SCHEMA.md). The router sends them to the `legacy` connection and
+   forbids writes and migrations there. Column names are the legacy ones, upper-case (Oracle
+   stores them so; SQL Server does not care).
+2. The migration's own bookkeeping, on the default database: runs, the work items that cut a run
+   into key ranges (the checkpoints, committed with the data they describe), and the issues
+   (rejections, warnings, exclusions) that staff read in the admin.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+# ---------------------------------------------------------------------------------------------
+# Legacy tables (read-only, `legacy` connection)
+# ---------------------------------------------------------------------------------------------
+class LegacyModel(models.Model):
+    legacy_table = True  # the router's marker
+
+    class Meta:
+        abstract = True
+        managed = False
+
+
+class LegacyCustomer(LegacyModel):
+    CUST_ID = models.IntegerField(primary_key=True, db_column="CUST_ID")
+    CUST_CODE = models.CharField(max_length=10, db_column="CUST_CODE")
+    CUST_NAME = models.CharField(max_length=100, db_column="CUST_NAME")
+    EMAIL = models.CharField(max_length=254, null=True, db_column="EMAIL")
+    PHONE = models.CharField(max_length=30, null=True, db_column="PHONE")
+    ADDR_LINE1 = models.CharField(max_length=100, null=True, db_column="ADDR_LINE1")
+    ADDR_LINE2 = models.CharField(max_length=100, null=True, db_column="ADDR_LINE2")
+    CITY = models.CharField(max_length=60, null=True, db_column="CITY")
+    STATE_CD = models.CharField(max_length=2, null=True, db_column="STATE_CD")
+    POSTAL_CD = models.CharField(max_length=10, null=True, db_column="POSTAL_CD")
+    COUNTRY_CD = models.CharField(max_length=2, null=True, db_column="COUNTRY_CD")
+    CUST_STATUS = models.CharField(max_length=1, db_column="CUST_STATUS")
+    CREDIT_LIMIT = models.DecimalField(max_digits=19, decimal_places=4, null=True, db_column="CREDIT_LIMIT")
+    CREATED_DT = models.DateTimeField(db_column="CREATED_DT")
+    LAST_UPD_DT = models.DateTimeField(null=True, db_column="LAST_UPD_DT")
+
+    class Meta(LegacyModel.Meta):
+        db_table = "CUSTMAST"
+        verbose_name = "legacy customer (CUSTMAST)"
+
+
+class LegacyOrder(LegacyModel):
+    ORD_NO = models.IntegerField(primary_key=True, db_column="ORD_NO")
+    CUST_ID = models.IntegerField(db_column="CUST_ID")  # no foreign key in the legacy schema: orphans exist
+    ORD_DT = models.DateTimeField(db_column="ORD_DT")
+    REQ_SHIP_DT = models.DateTimeField(null=True, db_column="REQ_SHIP_DT")
+    ORD_STATUS = models.CharField(max_length=1, db_column="ORD_STATUS")
+    CURR_CD = models.CharField(max_length=3, null=True, db_column="CURR_CD")
+    SUBTOTAL_AMT = models.DecimalField(max_digits=19, decimal_places=4, db_column="SUBTOTAL_AMT")
+    DISC_AMT = models.DecimalField(max_digits=19, decimal_places=4, db_column="DISC_AMT")
+    TAX_AMT = models.DecimalField(max_digits=19, decimal_places=4, db_column="TAX_AMT")
+    FREIGHT_AMT = models.DecimalField(max_digits=19, decimal_places=4, db_column="FREIGHT_AMT")
+    TOTAL_AMT = models.DecimalField(max_digits=19, decimal_places=4, db_column="TOTAL_AMT")
+    SHIP_NAME = models.CharField(max_length=100, null=True, db_column="SHIP_NAME")
+    SHIP_ADDR1 = models.CharField(max_length=100, null=True, db_column="SHIP_ADDR1")
+    SHIP_ADDR2 = models.CharField(max_length=100, null=True, db_column="SHIP_ADDR2")
+    SHIP_CITY = models.CharField(max_length=100, null=True, db_column="SHIP_CITY")
+    SHIP_STATE = models.CharField(max_length=2, null=True, db_column="SHIP_STATE")
+    SHIP_POSTAL = models.CharField(max_length=10, null=True, db_column="SHIP_POSTAL")
+    SHIP_COUNTRY = models.CharField(max_length=2, null=True, db_column="SHIP_COUNTRY")
+    PO_NUMBER = models.CharField(max_length=30, null=True, db_column="PO_NUMBER")
+    NOTES = models.TextField(null=True, db_column="NOTES")
+    DEL_FLG = models.CharField(max_length=1, db_column="DEL_FLG")
+    CREATED_BY = models.CharField(max_length=30, null=True, db_column="CREATED_BY")
+    LAST_UPD_DT = models.DateTimeField(null=True, db_column="LAST_UPD_DT")
+
+    class Meta(LegacyModel.Meta):
+        db_table = "ORDHDR"
+        verbose_name = "legacy order (ORDHDR)"
+
+
+class LegacyOrderLine(LegacyModel):
+    pk = models.CompositePrimaryKey("ORD_NO", "LINE_NO")
+    ORD_NO = models.IntegerField(db_column="ORD_NO")  # no foreign key: lines without a header exist
+    LINE_NO = models.SmallIntegerField(db_column="LINE_NO")
+    ITEM_SKU = models.CharField(max_length=20, db_column="ITEM_SKU")
+    ITEM_DESC = models.CharField(max_length=200, null=True, db_column="ITEM_DESC")
+    QTY_ORD = models.DecimalField(max_digits=12, decimal_places=3, db_column="QTY_ORD")
+    UNIT_PRICE = models.DecimalField(max_digits=19, decimal_places=4, db_column="UNIT_PRICE")
+    DISC_PCT = models.DecimalField(max_digits=5, decimal_places=2, db_column="DISC_PCT")
+    LINE_TOTAL = models.DecimalField(max_digits=19, decimal_places=4, db_column="LINE_TOTAL")
+
+    class Meta(LegacyModel.Meta):
+        db_table = "ORDDTL"
+        verbose_name = "legacy order line (ORDDTL)"
+
+
+class LegacyInvoice(LegacyModel):
+    INV_NO = models.CharField(max_length=12, primary_key=True, db_column="INV_NO")
+    ORD_NO = models.IntegerField(null=True, db_column="ORD_NO")
+    CUST_ID = models.IntegerField(db_column="CUST_ID")
+    INV_DT = models.DateTimeField(db_column="INV_DT")
+    DUE_DT = models.DateTimeField(null=True, db_column="DUE_DT")
+    INV_STATUS = models.CharField(max_length=1, db_column="INV_STATUS")
+    CURR_CD = models.CharField(max_length=3, null=True, db_column="CURR_CD")
+    NET_AMT = models.DecimalField(max_digits=19, decimal_places=4, db_column="NET_AMT")
+    TAX_AMT = models.DecimalField(max_digits=19, decimal_places=4, db_column="TAX_AMT")
+    INV_AMT = models.DecimalField(max_digits=19, decimal_places=4, db_column="INV_AMT")
+    PAID_AMT = models.DecimalField(max_digits=19, decimal_places=4, db_column="PAID_AMT")
+    PAID_DT = models.DateTimeField(null=True, db_column="PAID_DT")
+
+    class Meta(LegacyModel.Meta):
+        db_table = "INVHDR"
+        verbose_name = "legacy invoice (INVHDR)"
+
+
+class LegacyInvoiceLine(LegacyModel):
+    pk = models.CompositePrimaryKey("INV_NO", "LINE_NO")
+    INV_NO = models.CharField(max_length=12, db_column="INV_NO")
+    LINE_NO = models.SmallIntegerField(db_column="LINE_NO")
+    DESCR = models.CharField(max_length=200, null=True, db_column="DESCR")
+    QTY = models.DecimalField(max_digits=12, decimal_places=3, db_column="QTY")
+    UNIT_PRICE = models.DecimalField(max_digits=19, decimal_places=4, db_column="UNIT_PRICE")
+    LINE_AMT = models.DecimalField(max_digits=19, decimal_places=4, db_column="LINE_AMT")
+
+    class Meta(LegacyModel.Meta):
+        db_table = "INVDTL"
+        verbose_name = "legacy invoice line (INVDTL)"
+
+
+# ---------------------------------------------------------------------------------------------
+# The migration's bookkeeping (default connection)
+# ---------------------------------------------------------------------------------------------
+class Entity(models.TextChoices):
+    """What a run moves, in dependency order."""
+
+    CUSTOMERS = "customers", "Customers"
+    ORDERS = "orders", "Orders (with lines)"
+    INVOICES = "invoices", "Invoices (with lines)"
+
+
+ENTITY_ORDER = [Entity.CUSTOMERS, Entity.ORDERS, Entity.INVOICES]
+
+
+class RunStatus(models.TextChoices):
+    PLANNING = "planning", "Planning"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed (resumable)"
+
+
+class MigrationRun(models.Model):
+    """One invocation of migrate_legacy (resumed invocations continue the same run)."""
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.CharField(max_length=150, help_text="The operator (OS or Django user) who started it.")
+    options = models.JSONField(default=dict, help_text="The options it was started with.")
+    fingerprint = models.CharField(max_length=64, db_index=True,
+                                   help_text="Same options → same fingerprint: how a re-run finds the run to resume.")
+    legacy_vendor = models.CharField(max_length=20, blank=True)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PLANNING, db_index=True)
+    message = models.TextField(blank=True)
+    seconds = models.FloatField(default=0, help_text="Time spent working, summed over resumptions.")
+    planned_entities = models.JSONField(default=list, help_text="Entities whose work items exist already.")
+    summary = models.JSONField(default=dict, blank=True,
+                               help_text="Per entity: read, inserted, updated, unchanged, excluded, rejected, warned.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        permissions = [("run_migration", "Can run the legacy migration")]
+
+    def __str__(self) -> str:
+        return f"Run #{self.pk} ({self.get_status_display()}) {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class WorkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+
+
+class WorkItem(models.Model):
+    """A key range of one entity: the unit of work, of parallelism and of checkpointing.
+
+    An item is marked done in the same transaction that loads its rows, so after a crash an item
+    is either fully loaded and done, or untouched and pending: a resume repeats at most the items
+    that were in flight (one per worker).
+    """
+
+    run = models.ForeignKey(MigrationRun, on_delete=models.CASCADE, related_name="work_items")
+    entity = models.CharField(max_length=20, choices=Entity.choices)
+    position = models.PositiveIntegerField(help_text="Order of the range within its entity.")
+    scope = models.CharField(max_length=20, default="range",
+                             choices=[("range", "Key range"), ("orphans", "Lines without a header")])
+    after_key = models.CharField(max_length=40, blank=True, help_text="Exclusive lower bound; empty = from the start.")
+    last_key = models.CharField(max_length=40, blank=True, help_text="Inclusive upper bound.")
+    planned = models.PositiveIntegerField(default=0, help_text="Records in the range when it was planned.")
+    status = models.CharField(max_length=20, choices=WorkStatus.choices, default=WorkStatus.PENDING)
+    worker = models.CharField(max_length=100, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(default=0)
+    read = models.PositiveIntegerField(default=0)
+    inserted = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    excluded = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    warned = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["run", "entity", "position"]
+        constraints = [models.UniqueConstraint(fields=["run", "entity", "position"], name="work_item_unique")]
+        indexes = [models.Index(fields=["run", "status", "entity", "position"], name="work_item_claim_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.entity} ({self.after_key or '…'}, {self.last_key}] ({self.status})"
+
+
+class IssueKind(models.TextChoices):
+    REJECTION = "rejection", "Rejected"
+    WARNING = "warning", "Warning"
+    EXCLUSION = "exclusion", "Excluded by rule"
+
+
+class MigrationIssue(models.Model):
+    """A record the migration rejected, excluded, or carried over with a data-quality warning."""
+
+    run = models.ForeignKey(MigrationRun, on_delete=models.CASCADE, related_name="issues")
+    entity = models.CharField(max_length=20, db_index=True,
+                              help_text="customer, order, order_line, invoice, invoice_line")
+    legacy_key = models.CharField(max_length=60, db_index=True)
+    kind = models.CharField(max_length=20, choices=IssueKind.choices, db_index=True)
+    rule = models.CharField(max_length=60, db_index=True)
+    message = models.TextField()
+    raw = models.JSONField(default=dict, help_text="The legacy values as read, for staff to fix at the source.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["run", "entity", "legacy_key", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.entity} {self.legacy_key} ({self.rule})"

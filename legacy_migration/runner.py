@@ -1,0 +1,558 @@
+"""Running a migration: plan key ranges, work through them (in parallel if asked), finish.
+
+1. A run is identified by a fingerprint of its options and legacy database. Starting the same
+   command again finds the unfinished run and resumes it; that is also how several processes, or
+   machines, share one run.
+2. Planning streams each entity's keys in key order and cuts them into work items of
+   `batch_size` keys (plus, on full runs, one item that looks for lines without a header).
+3. Workers claim items with SELECT … FOR UPDATE SKIP LOCKED, entity by entity in dependency
+   order (customers, orders, invoices), and process each in ONE transaction: extract the range,
+   map it, load it, write its issues and mark the item done. A crash therefore loses at most the
+   items in flight, which are simply pending again for the next run.
+4. When nothing is pending, the run's figures are summed from its items and it is marked done.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from legacy_migration import extract
+from legacy_migration.extract import CUSTMAST, INVDTL, INVHDR, ORDDTL, ORDHDR, LegacyTable
+from legacy_migration.load import LoadCounts, Loader
+from legacy_migration.mapping import (
+    Finding,
+    Outcome,
+    ParentState,
+    Rule,
+    duplicate_code_rejection,
+    duplicate_email_warning,
+    map_customer,
+    map_invoice,
+    map_order,
+    orphan_line_rejection,
+)
+from legacy_migration.models import (
+    ENTITY_ORDER,
+    Entity,
+    IssueKind,
+    MigrationIssue,
+    MigrationRun,
+    RunStatus,
+    WorkItem,
+    WorkStatus,
+)
+from orders.models import Customer, Order
+
+COUNTERS = ("read", "inserted", "updated", "unchanged", "excluded", "rejected", "warned")
+
+
+class LegacyUnavailable(Exception):
+    """The legacy database failed us (connection lost, SQL refused). The run stops, resumable."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    entities: tuple[str, ...] = tuple(ENTITY_ORDER)
+    since: dt.datetime | None = None  # naive, legacy local time (as LAST_UPD_DT is stored)
+    batch_size: int = 5000
+    dry_run: bool = False
+    legacy_alias: str = "legacy"
+
+    def as_json(self) -> dict:
+        data = asdict(self)
+        data["since"] = self.since.isoformat() if self.since else None
+        return data
+
+    def fingerprint(self, legacy_identity: str) -> str:
+        payload = json.dumps({**self.as_json(), "legacy": legacy_identity}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class ItemResult:
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    excluded: int = 0
+    rejected: int = 0
+    warned: int = 0
+    issues: list[tuple[str, Finding, dict]] = field(default_factory=list)  # (kind, finding, raw)
+
+    def add_load(self, counts: LoadCounts) -> None:
+        self.inserted += counts.inserted
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+
+    def note(self, kind: str, finding: Finding, raw: dict) -> None:
+        self.issues.append((kind, finding, raw))
+
+
+# ---------------------------------------------------------------------------------------------
+# The legacy side
+# ---------------------------------------------------------------------------------------------
+class LegacySource:
+    """Reads from the legacy alias; every database failure becomes LegacyUnavailable."""
+
+    def __init__(self, alias: str):
+        self.alias = alias
+        self.connection = connections[alias]
+        self.vendor = self.connection.vendor
+
+    def identity(self) -> str:
+        s = self.connection.settings_dict
+        return f"{self.vendor}:{s.get('HOST', '')}:{s.get('PORT', '')}:{s.get('NAME', '')}"
+
+    def _cursor(self):
+        try:
+            return self.connection.cursor()
+        except DatabaseError as exc:
+            raise LegacyUnavailable(f"cannot connect to the legacy database ({self.alias}): {exc}") from exc
+
+    def query(self, sql: str, params: Sequence, what: str) -> list[tuple]:
+        try:
+            with self._cursor() as cursor:
+                cursor.execute(sql, list(params))
+                return cursor.fetchall()
+        except DatabaseError as exc:
+            self.connection.close()
+            raise LegacyUnavailable(f"lost the legacy database while reading {what}: {exc}") from exc
+
+    def iter_keys(self, table: LegacyTable, since: dt.datetime | None):
+        sql = extract.keys_sql(self.vendor, table, since=since is not None)
+        try:
+            with self._cursor() as cursor:
+                for (key,) in extract.stream(cursor, sql, extract.since_params(table, since), size=10000):
+                    yield key
+        except DatabaseError as exc:
+            self.connection.close()
+            raise LegacyUnavailable(f"lost the legacy database while planning {table.name}: {exc}") from exc
+
+    def rows(self, table: LegacyTable, after: str, last: str, key_type: type, since: dt.datetime | None = None,
+             lines_of: LegacyTable | None = None) -> list[dict]:
+        """Rows of (after, last] — of `table`, or of its lines table when lines_of is given."""
+        source = lines_of or table
+        bounded = after != ""
+        bounds = ([key_type(after)] if bounded else []) + [key_type(last)]
+        if lines_of is not None:
+            sql = extract.lines_for_range_sql(self.vendor, lines_of, bounded_below=bounded)
+            params = bounds
+        else:
+            sql = extract.range_sql(self.vendor, table, since=since is not None, bounded_below=bounded)
+            params = bounds + extract.since_params(table, since)
+        rows = self.query(sql, params, f"{source.name} keys ({after or '…'}, {last}]")
+        return list(extract.as_dicts(source, rows))
+
+    def existing(self, table: LegacyTable, keys: Sequence, extra: Sequence[str] = ()) -> dict:
+        found = {}
+        keys = list(keys)
+        for chunk in extract.chunks(keys):
+            sql = extract.exists_sql(self.vendor, table, len(chunk), extra)
+            for row in self.query(sql, chunk, f"{table.name} keys"):
+                found[row[0]] = row[1:]
+        return found
+
+    def orphan_lines(self, lines: LegacyTable, header: LegacyTable) -> list[dict]:
+        rows = self.query(extract.orphan_lines_sql(self.vendor, lines, header), [], f"{lines.name} orphans")
+        return list(extract.as_dicts(lines, rows))
+
+
+def json_safe(row: dict) -> dict:
+    """Raw legacy values for the admin: exact decimals and timestamps as text."""
+    safe = {}
+    for key, value in row.items():
+        if isinstance(value, (Decimal, dt.datetime, dt.date)):
+            value = str(value)
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            value = bytes(value).decode("cp1252", errors="replace")
+        elif isinstance(value, list):
+            value = [json_safe(v) for v in value]
+        safe[key] = value
+    return safe
+
+
+# ---------------------------------------------------------------------------------------------
+# One work item per entity kind
+# ---------------------------------------------------------------------------------------------
+class Step:
+    entity: str
+    table: LegacyTable
+    key_type: type = int
+
+    def __init__(self, source: LegacySource, loader: Loader, tz: ZoneInfo, since: dt.datetime | None):
+        self.source, self.loader, self.tz, self.since = source, loader, tz, since
+
+    def process(self, item: WorkItem) -> ItemResult:
+        raise NotImplementedError
+
+    def _record(self, result: ItemResult, outcome: Outcome, raw: dict) -> None:
+        if outcome.exclusion:
+            result.excluded += 1
+            result.note(IssueKind.EXCLUSION, outcome.exclusion, raw)
+        elif outcome.rejection:
+            result.rejected += 1
+            result.note(IssueKind.REJECTION, outcome.rejection, raw)
+        if outcome.warnings:
+            result.warned += 1
+            for warning in outcome.warnings:
+                result.note(IssueKind.WARNING, warning, raw)
+
+    def _load_safely(self, result: ItemResult, mapped: list[Outcome], raws: dict, load: Callable) -> None:
+        """Load the batch; if the database refuses it, load record by record and reject the bad ones.
+
+        The mapping should have caught everything; this is the net that keeps one unforeseen bad
+        row from stopping a run.
+        """
+        try:
+            with transaction.atomic():
+                result.add_load(load(mapped))
+            return
+        except DatabaseError:
+            pass
+        for outcome in mapped:
+            try:
+                with transaction.atomic():
+                    result.add_load(load([outcome]))
+            except DatabaseError as exc:
+                result.rejected += 1
+                finding = Finding(outcome.entity, outcome.legacy_key, Rule.DATABASE_REFUSED,
+                                  f"The modern database refused the record: {str(exc).strip().splitlines()[0]}")
+                result.note(IssueKind.REJECTION, finding, raws[outcome.legacy_key])
+
+    def _parent_states(self, keys: set, model: type, table: LegacyTable,
+                       extra: Sequence[str] = (), excluded: Callable | None = None) -> dict:
+        migrated = self.loader.migrated_keys(model, sorted(keys))
+        states = {k: ParentState.MIGRATED for k in migrated}
+        rest = sorted(keys - migrated)
+        in_legacy = self.source.existing(table, rest, extra)
+        for key in rest:
+            if key not in in_legacy:
+                states[key] = ParentState.MISSING
+            elif excluded is not None and excluded(in_legacy[key]):
+                states[key] = ParentState.EXCLUDED
+            else:
+                states[key] = ParentState.REJECTED
+        return states
+
+    def _orphans(self, lines: LegacyTable, header: LegacyTable, entity: str) -> ItemResult:
+        result = ItemResult()
+        for row in self.source.orphan_lines(lines, header):
+            result.read += 1
+            result.rejected += 1
+            finding = orphan_line_rejection(entity, header.name, row[lines.key], row["LINE_NO"])
+            result.note(IssueKind.REJECTION, finding, json_safe(row))
+        return result
+
+
+class CustomerStep(Step):
+    entity, table = Entity.CUSTOMERS, CUSTMAST
+
+    def process(self, item: WorkItem) -> ItemResult:
+        result = ItemResult()
+        rows = self.source.rows(CUSTMAST, item.after_key, item.last_key, int, self.since)
+        result.read = len(rows)
+        outcomes = [map_customer(row, tz=self.tz) for row in rows]
+        raws = {o.legacy_key: json_safe(row) for o, row in zip(outcomes, rows)}
+        self._reject_duplicate_codes(outcomes)
+        for outcome in outcomes:
+            self._record(result, outcome, raws[outcome.legacy_key])
+        mapped = [o for o in outcomes if o.mapped]
+        self._load_safely(result, mapped, raws, self.loader.load_customers)
+        sharing = self.loader.customers_sharing_email([o.values["legacy_id"] for o in mapped if o.values["email"]])
+        for key, (address, others) in sharing.items():
+            warning = duplicate_email_warning(str(key), address, others[:5] + (["…"] if len(others) > 5 else []))
+            result.note(IssueKind.WARNING, warning, raws[str(key)])
+            if not any(o.warnings for o in mapped if o.values["legacy_id"] == key):
+                result.warned += 1
+        return result
+
+    def _reject_duplicate_codes(self, outcomes: list[Outcome]) -> None:
+        mapped = [o for o in outcomes if o.mapped]
+        taken = self.loader.codes_taken(sorted({o.values["code"] for o in mapped}))
+        seen: dict[str, int] = {}
+        for outcome in mapped:
+            code, key = outcome.values["code"], outcome.values["legacy_id"]
+            holder = taken.get(code, key) if code in taken else seen.get(code, key)
+            if holder != key:
+                outcome.rejection = duplicate_code_rejection(outcome.legacy_key, code,
+                                                             str(holder) if holder is not None else "(created here)")
+                outcome.values, outcome.warnings = None, []
+            else:
+                seen[code] = key
+
+
+class OrderStep(Step):
+    entity, table = Entity.ORDERS, ORDHDR
+
+    def process(self, item: WorkItem) -> ItemResult:
+        if item.scope == "orphans":
+            return self._orphans(ORDDTL, ORDHDR, "order_line")
+        result = ItemResult()
+        headers = self.source.rows(ORDHDR, item.after_key, item.last_key, int, self.since)
+        result.read = len(headers)
+        if not headers:
+            return result
+        lines_by_order = defaultdict(list)
+        for line in self.source.rows(ORDHDR, item.after_key, item.last_key, int, lines_of=ORDDTL):
+            lines_by_order[line["ORD_NO"]].append(line)
+        states = self._parent_states({h["CUST_ID"] for h in headers if h["CUST_ID"] is not None}, Customer, CUSTMAST)
+        outcomes, raws = [], {}
+        for header in headers:
+            lines = lines_by_order.get(header["ORD_NO"], [])
+            outcome = map_order(header, lines, customer=states.get(header["CUST_ID"], ParentState.MISSING), tz=self.tz)
+            raws[outcome.legacy_key] = json_safe({**header, "lines": lines})
+            self._record(result, outcome, raws[outcome.legacy_key])
+            outcomes.append(outcome)
+        self._load_safely(result, [o for o in outcomes if o.mapped], raws, self.loader.load_orders)
+        return result
+
+
+class InvoiceStep(Step):
+    entity, table, key_type = Entity.INVOICES, INVHDR, str
+
+    def process(self, item: WorkItem) -> ItemResult:
+        if item.scope == "orphans":
+            return self._orphans(INVDTL, INVHDR, "invoice_line")
+        result = ItemResult()
+        headers = self.source.rows(INVHDR, item.after_key, item.last_key, str, self.since)
+        result.read = len(headers)
+        if not headers:
+            return result
+        lines_by_invoice = defaultdict(list)
+        for line in self.source.rows(INVHDR, item.after_key, item.last_key, str, lines_of=INVDTL):
+            lines_by_invoice[line["INV_NO"]].append(line)
+        customers = self._parent_states({h["CUST_ID"] for h in headers if h["CUST_ID"] is not None},
+                                        Customer, CUSTMAST)
+        orders = self._parent_states({h["ORD_NO"] for h in headers if h["ORD_NO"] is not None}, Order, ORDHDR,
+                                     extra=["DEL_FLG"], excluded=lambda row: (row[0] or "").strip().upper() == "Y")
+        outcomes, raws = [], {}
+        for header in headers:
+            lines = lines_by_invoice.get(header["INV_NO"], [])
+            order_state = None if header["ORD_NO"] is None else orders[header["ORD_NO"]]
+            outcome = map_invoice(header, lines, customer=customers.get(header["CUST_ID"], ParentState.MISSING),
+                                  order=order_state, tz=self.tz)
+            raws[outcome.legacy_key] = json_safe({**header, "lines": lines})
+            self._record(result, outcome, raws[outcome.legacy_key])
+            outcomes.append(outcome)
+        self._load_safely(result, [o for o in outcomes if o.mapped], raws, self.loader.load_invoices)
+        return result
+
+
+STEPS: dict[str, type[Step]] = {Entity.CUSTOMERS: CustomerStep, Entity.ORDERS: OrderStep,
+                                Entity.INVOICES: InvoiceStep}
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _bump_cache() -> None:
+    """Tell the read cache that the migration changed data (no stale read after a migration batch)."""
+    try:
+        from oms.cache import bump_all
+    except ImportError:
+        return
+    bump_all()
+
+
+class MigrationRunner:
+    def __init__(self, options: RunOptions, *, started_by: str = "", restart: bool = False):
+        self.options = options
+        self.started_by = started_by or os.environ.get("USER", "") or "unknown"
+        self.restart = restart
+        self.source = LegacySource(options.legacy_alias)
+        self.loader = Loader()
+        self.tz = ZoneInfo(settings.LEGACY_TIME_ZONE)
+        self.dry_totals: dict[str, ItemResult] = defaultdict(ItemResult)
+        self.dry_issues: list[tuple[str, Finding, dict]] = []
+
+    # -- 1. find or start ----------------------------------------------------------------------
+    def start_or_resume(self) -> tuple[MigrationRun, bool]:
+        fingerprint = self.options.fingerprint(self.source.identity())
+        unfinished = MigrationRun.objects.filter(fingerprint=fingerprint).exclude(status=RunStatus.SUCCEEDED)
+        run = None if (self.restart or self.options.dry_run) else unfinished.order_by("-id").first()
+        if run is not None:
+            MigrationRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, message="")
+            run.refresh_from_db()
+            return run, True
+        run = MigrationRun.objects.create(
+            started_by=self.started_by, options=self.options.as_json(), fingerprint=fingerprint,
+            legacy_vendor=self.source.vendor, dry_run=self.options.dry_run, status=RunStatus.PLANNING,
+        )
+        return run, False
+
+    # -- 2. plan -------------------------------------------------------------------------------
+    def plan(self, run: MigrationRun, on_progress: Callable[[str, int], None] | None = None) -> None:
+        for entity in [e for e in ENTITY_ORDER if e in self.options.entities]:
+            with transaction.atomic():
+                locked = MigrationRun.objects.select_for_update().get(pk=run.pk)
+                if entity in locked.planned_entities:
+                    continue  # another process planned it while we waited for the lock
+                self._plan_entity(run, entity, on_progress)
+                locked.planned_entities = [*locked.planned_entities, entity]
+                locked.status = RunStatus.RUNNING
+                locked.save(update_fields=["planned_entities", "status"])
+        run.refresh_from_db()
+
+    def _plan_entity(self, run: MigrationRun, entity: str, on_progress) -> None:
+        table = STEPS[entity].table
+        items, after, count, position, planned = [], "", 0, 0, 0
+        last = None
+        for key in self.source.iter_keys(table, self.options.since):
+            count += 1
+            planned += 1
+            last = key
+            if count == self.options.batch_size:
+                position += 1
+                items.append(WorkItem(run=run, entity=entity, position=position, after_key=after,
+                                      last_key=str(key), planned=count))
+                after, count = str(key), 0
+                if len(items) >= 1000:
+                    WorkItem.objects.bulk_create(items)
+                    items = []
+            if on_progress and planned % 100000 == 0:
+                on_progress(entity, planned)
+        if count:
+            position += 1
+            items.append(WorkItem(run=run, entity=entity, position=position, after_key=after, last_key=str(last),
+                                  planned=count))
+        if entity != Entity.CUSTOMERS and self.options.since is None:
+            items.append(WorkItem(run=run, entity=entity, position=position + 1, scope="orphans"))
+        WorkItem.objects.bulk_create(items)
+
+    # -- 3. work -------------------------------------------------------------------------------
+    def _phase(self, run: MigrationRun) -> str | None:
+        pending = set(WorkItem.objects.filter(run=run, status=WorkStatus.PENDING)
+                      .values_list("entity", flat=True).distinct())
+        return next((e for e in ENTITY_ORDER if e in pending), None)
+
+    def work(self, run: MigrationRun, *, stop_after: int | None = None) -> int:
+        """Claim and process items until none is pending. Returns how many this worker did."""
+        if self.options.dry_run:
+            return self._work_dry(run)
+        done, me = 0, worker_name()
+        while stop_after is None or done < stop_after:
+            phase = self._phase(run)
+            if phase is None:
+                return done
+            if not self._claim_and_process(run, phase, me):
+                time.sleep(0.2)  # everything left in this phase is in another worker's hands
+                continue
+            done += 1
+        return done
+
+    def _claim_and_process(self, run: MigrationRun, entity: str, me: str) -> bool:
+        started = time.monotonic()
+        with transaction.atomic():
+            item = (WorkItem.objects.select_for_update(skip_locked=True)
+                    .filter(run=run, entity=entity, status=WorkStatus.PENDING).order_by("position").first())
+            if item is None:
+                return False
+            result = self._process(item)
+            for name in COUNTERS:
+                setattr(item, name, getattr(result, name))
+            item.status, item.worker, item.finished_at = WorkStatus.DONE, me, timezone.now()
+            item.seconds = time.monotonic() - started
+            item.save()
+            transaction.on_commit(_bump_cache)
+        return True
+
+    def _process(self, item: WorkItem) -> ItemResult:
+        step = STEPS[item.entity](self.source, self.loader, self.tz, self.options.since)
+        result = step.process(item)
+        if not self.options.dry_run:
+            MigrationIssue.objects.bulk_create([
+                MigrationIssue(run_id=item.run_id, entity=f.entity, legacy_key=f.legacy_key, kind=kind,
+                               rule=str(f.rule), message=f.message, raw=raw)
+                for kind, f, raw in result.issues
+            ], batch_size=1000)
+        return result
+
+    def _work_dry(self, run: MigrationRun) -> int:
+        """A dry run does everything in transactions that are rolled back; only its figures remain."""
+        done = 0
+        for entity in ENTITY_ORDER:
+            for item in WorkItem.objects.filter(run=run, entity=entity).order_by("position"):
+                with transaction.atomic():
+                    result = self._process(item)
+                    transaction.set_rollback(True)
+                total = self.dry_totals[entity]
+                for name in COUNTERS:
+                    setattr(total, name, getattr(total, name) + getattr(result, name))
+                self.dry_issues.extend(result.issues)
+                done += 1
+        return done
+
+    # -- 4. finish -----------------------------------------------------------------------------
+    def finish(self, run: MigrationRun, seconds: float, error: str = "") -> MigrationRun:
+        with transaction.atomic():
+            run = MigrationRun.objects.select_for_update().get(pk=run.pk)
+            run.seconds += seconds
+            if error:
+                run.status, run.message = RunStatus.FAILED, error
+            elif self.options.dry_run:
+                run.summary = {e: {n: getattr(r, n) for n in COUNTERS} for e, r in self.dry_totals.items()}
+                run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
+                run.message = "Dry run: nothing was written."
+            elif not WorkItem.objects.filter(run=run, status=WorkStatus.PENDING).exists():
+                run.summary = summarize(run)
+                run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
+            else:
+                run.summary = summarize(run)
+            run.save()
+        return run
+
+
+def summarize(run: MigrationRun) -> dict:
+    """Per-entity figures, summed from the work items (which were committed with their data)."""
+    rows = (WorkItem.objects.filter(run=run).values("entity")
+            .annotate(**{name: Sum(name) for name in (*COUNTERS, "seconds", "planned")}))
+    return {row["entity"]: {k: v for k, v in row.items() if k != "entity"} for row in rows}
+
+
+def progress_figures(run: MigrationRun) -> tuple[int, int, str | None]:
+    """(records done, records planned, entity in progress) for the progress display."""
+    rows = WorkItem.objects.filter(run=run).values("entity", "status").annotate(planned=Sum("planned"))
+    done = sum(r["planned"] for r in rows if r["status"] == WorkStatus.DONE)
+    total = sum(r["planned"] for r in rows)
+    pending = {r["entity"] for r in rows if r["status"] == WorkStatus.PENDING}
+    current = next((e for e in ENTITY_ORDER if e in pending), None)
+    return done, total, current
+
+
+def run_report(run: MigrationRun, *, dry_issues: Sequence[tuple[str, Finding, dict]] = ()) -> dict:
+    """The finished run for machines (--json): figures, and every rejection and exclusion."""
+    total_read = sum(e.get("read", 0) or 0 for e in run.summary.values())
+    report = {
+        "run": run.pk, "status": run.status, "dry_run": run.dry_run, "options": run.options,
+        "started_at": run.started_at.isoformat(), "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "seconds": round(run.seconds, 3), "rows_per_second": round(total_read / run.seconds, 1) if run.seconds else None,
+        "entities": run.summary, "message": run.message,
+    }
+    if run.dry_run:
+        issues = [{"entity": f.entity, "legacy_key": f.legacy_key, "kind": kind, "rule": str(f.rule),
+                   "message": f.message} for kind, f, _ in dry_issues if kind != IssueKind.WARNING]
+    else:
+        issues = list(run.issues.exclude(kind=IssueKind.WARNING)
+                      .values("entity", "legacy_key", "kind", "rule", "message").order_by("entity", "id"))
+    report["rejections"] = [i for i in issues if i["kind"] == IssueKind.REJECTION]
+    report["exclusions"] = [i for i in issues if i["kind"] == IssueKind.EXCLUSION]
+    return report
