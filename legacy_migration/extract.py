@@ -12,40 +12,33 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from legacy_migration import ddl
+
 #: Parameters per IN (...) list: Oracle allows 1000 expressions, SQL Server 2100 parameters.
 IN_LIST_LIMIT = 1000
 
 
 @dataclass(frozen=True)
 class LegacyTable:
+    """What extraction needs of a legacy table; derived from the one schema definition in ddl.py."""
+
     name: str
     key: str
     columns: tuple[str, ...]
     updated_column: str | None = None
 
-
-CUSTMAST = LegacyTable("CUSTMAST", "CUST_ID", (
-    "CUST_ID", "CUST_CODE", "CUST_NAME", "EMAIL", "PHONE", "ADDR_LINE1", "ADDR_LINE2", "CITY", "STATE_CD",
-    "POSTAL_CD", "COUNTRY_CD", "CUST_STATUS", "CREDIT_LIMIT", "CREATED_DT", "LAST_UPD_DT"), "LAST_UPD_DT")
-ORDHDR = LegacyTable("ORDHDR", "ORD_NO", (
-    "ORD_NO", "CUST_ID", "ORD_DT", "REQ_SHIP_DT", "ORD_STATUS", "CURR_CD", "SUBTOTAL_AMT", "DISC_AMT", "TAX_AMT",
-    "FREIGHT_AMT", "TOTAL_AMT", "SHIP_NAME", "SHIP_ADDR1", "SHIP_ADDR2", "SHIP_CITY", "SHIP_STATE", "SHIP_POSTAL",
-    "SHIP_COUNTRY", "PO_NUMBER", "NOTES", "DEL_FLG", "CREATED_BY", "LAST_UPD_DT"), "LAST_UPD_DT")
-ORDDTL = LegacyTable("ORDDTL", "ORD_NO", (
-    "ORD_NO", "LINE_NO", "ITEM_SKU", "ITEM_DESC", "QTY_ORD", "UNIT_PRICE", "DISC_PCT", "LINE_TOTAL"))
-INVHDR = LegacyTable("INVHDR", "INV_NO", (
-    "INV_NO", "ORD_NO", "CUST_ID", "INV_DT", "DUE_DT", "INV_STATUS", "CURR_CD", "NET_AMT", "TAX_AMT", "INV_AMT",
-    "PAID_AMT", "PAID_DT"))
-INVDTL = LegacyTable("INVDTL", "INV_NO", ("INV_NO", "LINE_NO", "DESCR", "QTY", "UNIT_PRICE", "LINE_AMT"))
+    @classmethod
+    def of(cls, table: ddl.Table) -> LegacyTable:
+        return cls(table.name, table.primary_key[0], tuple(table.column_names),
+                   "LAST_UPD_DT" if table.has_last_update else None)
 
 
-def quote(vendor: str, name: str) -> str:
-    """Quote a legacy identifier the way its engine wants (names are upper-case everywhere)."""
-    if vendor == "microsoft":
-        return f"[{name}]"
-    if vendor == "mysql":
-        return f"`{name}`"
-    return f'"{name}"'  # PostgreSQL, Oracle, SQLite: quoted upper-case, as the DDL created them
+CUSTMAST = LegacyTable.of(ddl.CUSTMAST)
+ORDHDR = LegacyTable.of(ddl.ORDHDR)
+ORDDTL = LegacyTable.of(ddl.ORDDTL)
+INVHDR = LegacyTable.of(ddl.INVHDR)
+INVDTL = LegacyTable.of(ddl.INVDTL)
+quote = ddl.quote
 
 
 def _cols(vendor: str, table: LegacyTable, alias: str = "") -> str:

@@ -109,7 +109,6 @@ class Loader:
     def __init__(self, using: str = "default"):
         self.connection = connections[using]
         self.vendor = self.connection.vendor
-        self._staging_ready: set[str] = set()
 
     # -- staging -------------------------------------------------------------------------------
     def _staging_type(self, target: Target, name: str) -> str:
@@ -119,10 +118,10 @@ class Loader:
         return types.get(target.model._meta.get_field(name).get_internal_type(), "")
 
     def _stage(self, cursor, target: Target, rows: Sequence[Sequence]) -> None:
-        if target.staging not in self._staging_ready:
-            columns = ", ".join(f"{c} {self._staging_type(target, c)}".strip() for c in target.columns)
-            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {target.staging} ({columns})")
-            self._staging_ready.add(target.staging)
+        # Every batch, not once per connection: a temp table created inside a transaction that is
+        # rolled back (a dry run, a refused batch) is gone again, whatever we remembered.
+        columns = ", ".join(f"{c} {self._staging_type(target, c)}".strip() for c in target.columns)
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {target.staging} ({columns})")
         cursor.execute(f"DELETE FROM {target.staging}")
         if not rows:
             return

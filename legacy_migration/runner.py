@@ -374,8 +374,9 @@ def _bump_cache() -> None:
 
 
 class MigrationRunner:
-    def __init__(self, options: RunOptions, *, started_by: str = "", restart: bool = False):
+    def __init__(self, options: RunOptions, *, started_by: str = "", restart: bool = False, pause: float = 0.0):
         self.options = options
+        self.pause = pause  # seconds between batches, to go easy on a legacy server in business hours
         self.started_by = started_by or os.environ.get("USER", "") or "unknown"
         self.restart = restart
         self.source = LegacySource(options.legacy_alias)
@@ -457,6 +458,8 @@ class MigrationRunner:
                 time.sleep(0.2)  # everything left in this phase is in another worker's hands
                 continue
             done += 1
+            if self.pause:
+                time.sleep(self.pause)
         return done
 
     def _claim_and_process(self, run: MigrationRun, entity: str, me: str) -> bool:
@@ -525,7 +528,8 @@ def summarize(run: MigrationRun) -> dict:
     """Per-entity figures, summed from the work items (which were committed with their data)."""
     rows = (WorkItem.objects.filter(run=run).values("entity")
             .annotate(**{name: Sum(name) for name in (*COUNTERS, "seconds", "planned")}))
-    return {row["entity"]: {k: v for k, v in row.items() if k != "entity"} for row in rows}
+    by_entity = {row["entity"]: {k: v for k, v in row.items() if k != "entity"} for row in rows}
+    return {entity: by_entity[entity] for entity in ENTITY_ORDER if entity in by_entity}
 
 
 def progress_figures(run: MigrationRun) -> tuple[int, int, str | None]:

@@ -42,12 +42,12 @@ def _since(value: str) -> dt.datetime:
     return parsed
 
 
-def _worker(options: RunOptions, run_id: int) -> None:
+def _worker(options: RunOptions, run_id: int, pause: float) -> None:
     """A worker process: claim and process work items of the shared run until none is left."""
     from legacy_migration.models import MigrationRun
 
     connections.close_all()  # never share the parent's sockets
-    runner = MigrationRunner(options)
+    runner = MigrationRunner(options, pause=pause)
     try:
         runner.work(MigrationRun.objects.get(pk=run_id))
     except LegacyUnavailable as exc:
@@ -70,6 +70,8 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Do everything, then roll it back.")
         parser.add_argument("--workers", type=int, default=1,
                             help="Parallel worker processes sharing the run through PostgreSQL.")
+        parser.add_argument("--pause", type=float, default=0.0,
+                            help="Seconds to wait between batches, to spare a legacy server in business hours.")
         parser.add_argument("--restart", action="store_true", help="Start a new run instead of resuming.")
         parser.add_argument("--legacy-database", default="legacy", help="Connection alias of the legacy database.")
         parser.add_argument("--no-progress", action="store_true", help="No progress display (logs, cron).")
@@ -83,7 +85,7 @@ class Command(BaseCommand):
             raise CommandError("--batch-size and --workers must be at least 1.")
         options = RunOptions(entities=opts["entities"], since=opts["since"], batch_size=opts["batch_size"],
                              dry_run=opts["dry_run"], legacy_alias=opts["legacy_database"])
-        runner = MigrationRunner(options, restart=opts["restart"])
+        runner = MigrationRunner(options, restart=opts["restart"], pause=opts["pause"])
         run, resumed = runner.start_or_resume()
         if not opts["json"]:
             self.stderr.write(f"{'Resuming' if resumed else 'Starting'} migration run #{run.pk} "
@@ -125,7 +127,7 @@ class Command(BaseCommand):
             return
         connections.close_all()
         context = multiprocessing.get_context("fork")
-        processes = [context.Process(target=_worker, args=(runner.options, run.pk), name=f"migrate-worker-{i}")
+        processes = [context.Process(target=_worker, args=(runner.options, run.pk, runner.pause), name=f"migrate-worker-{i}")
                      for i in range(workers)]
         for process in processes:
             process.start()
