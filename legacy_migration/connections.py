@@ -27,6 +27,8 @@ def legacy_database_config(url: str) -> dict[str, Any]:
     elif engine == "django.db.backends.mysql":
         _use_pymysql()
         options.setdefault("charset", "utf8mb4")
+    elif engine == "django.db.backends.oracle":
+        _oracle_decimals()
     elif engine == "django.db.backends.sqlite3":
         options.setdefault("timeout", 20)
     # Reads of a legacy table can take long; never keep a transaction open across requests.
@@ -35,6 +37,14 @@ def legacy_database_config(url: str) -> dict[str, Any]:
     config["TEST"] = {"MIRROR": None}
     config["TIME_ZONE"] = None
     return config
+
+
+def _oracle_decimals() -> None:
+    import oracledb
+
+    # By default python-oracledb hands NUMBER(19,4) over as a float, which would lose cents.
+    # The mapping refuses floats outright; this makes the driver return Decimal instead.
+    oracledb.defaults.fetch_decimals = True
 
 
 def _use_pymysql() -> None:
