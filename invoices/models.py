@@ -67,8 +67,8 @@ class InvoiceQuerySet(models.QuerySet):
         return self.outstanding().filter(due_at__lt=now or timezone.now())
 
     def live_for_order(self, order) -> InvoiceQuerySet:
-        """The invoices that count as 'this order is invoiced': any invoice that is not void."""
-        return self.invoices().filter(order=order).exclude(status=I.VOID)
+        """The invoices that count as 'this order is invoiced': not void, not fully reversed by credit notes."""
+        return self.invoices().filter(order=order).exclude(status__in=[I.VOID, I.CREDITED])
 
     def for_list(self) -> InvoiceQuerySet:
         return self.select_related("customer", "order")
@@ -159,7 +159,7 @@ class Invoice(models.Model):
             models.UniqueConstraint(
                 fields=["order"],
                 condition=Q(kind=InvoiceKind.INVOICE, legacy_id__isnull=True, order__isnull=False)
-                & ~Q(status=I.VOID),
+                & ~Q(status__in=[I.VOID, I.CREDITED]),
                 name="invoice_one_live_per_order",
             ),
         ]

@@ -26,8 +26,9 @@ from invoices.models import (
     Payment,
 )
 from oms import locking
+from oms.cache import invalidate_invoice
 from oms.errors import DomainError
-from oms.money import ZERO, line_amount, round_amount
+from oms.money import ZERO, line_amount, round_amount, round_price, round_quantity
 from orders.models import INVOICEABLE_ORDER_STATUSES, Customer, CustomerStatus, Order
 
 
@@ -51,6 +52,7 @@ def _transition(invoice: Invoice, target: str, *, by, reason: str = "") -> None:
     invoice.status = target
     invoice.save()
     _record_event(invoice, from_status=previous, by=by, reason=reason)
+    invalidate_invoice(invoice.pk)
 
 
 def _set_lines(invoice: Invoice, lines: Sequence[InvoiceLineInput]) -> None:
@@ -59,6 +61,11 @@ def _set_lines(invoice: Invoice, lines: Sequence[InvoiceLineInput]) -> None:
         quantity, price = Decimal(line.quantity), Decimal(line.unit_price)
         if quantity < 0 or price < 0:
             raise DomainError(f"Line {number}: quantity and unit price cannot be negative.", field="lines")
+        # The columns would round a finer value silently (half-even), after the amount was computed from it.
+        if quantity != round_quantity(quantity):
+            raise DomainError(f"Line {number}: quantity has more than 3 decimal places.", field="lines")
+        if price != round_price(price):
+            raise DomainError(f"Line {number}: unit price has more than 4 decimal places.", field="lines")
         built.append(InvoiceLine(invoice=invoice, line_number=number, sku=line.sku.strip(),
                                  description=line.description.strip(), quantity=quantity, unit_price=price,
                                  amount=line_amount(quantity, price)))
@@ -67,18 +74,25 @@ def _set_lines(invoice: Invoice, lines: Sequence[InvoiceLineInput]) -> None:
     _recalculate(invoice, built)
 
 
+def _refuse_negative(*, tax: Decimal, discount: Decimal) -> None:
+    if tax < 0:
+        raise DomainError("Tax cannot be negative.", field="tax")
+    if discount < 0:
+        raise DomainError("Discount cannot be negative.", field="discount")
+
+
 def _recalculate(invoice: Invoice, lines: Sequence[InvoiceLine]) -> None:
     """net = Σ line amounts − discount; total = net + tax."""
     lines_total = sum((line.amount for line in lines), ZERO)
     invoice.discount, invoice.tax = round_amount(invoice.discount), round_amount(invoice.tax)
-    if invoice.tax < 0:
-        raise DomainError("Tax cannot be negative.", field="tax")
+    _refuse_negative(tax=invoice.tax, discount=invoice.discount)
     if invoice.discount > lines_total:
         raise DomainError(f"The discount ({invoice.discount}) is larger than the lines ({lines_total}).",
                           field="discount")
     invoice.net = lines_total - invoice.discount
     invoice.total = invoice.net + invoice.tax
     invoice.save()
+    invalidate_invoice(invoice.pk)
 
 
 @transaction.atomic
@@ -97,7 +111,8 @@ def invoice_create_for_order(*, order: Order, by=None) -> Invoice:
         raise DomainError(f"Order {order.number} is already invoiced on {existing}; void it to invoice again.")
     invoice = Invoice.objects.create(
         kind=InvoiceKind.INVOICE, customer_id=order.customer_id, order=order, currency=order.currency,
-        discount=order.discount, tax=order.tax, created_by=by,
+        # total = net (0 until the lines are in) + tax, so the "adds up" constraint holds on insert.
+        discount=order.discount, tax=order.tax, total=order.tax, created_by=by,
         legacy_order_number=order.legacy_id,
     )
     _copy_order_lines(invoice, order)
@@ -132,7 +147,10 @@ def invoice_create_manual(*, customer: Customer, lines: Sequence[InvoiceLineInpu
         raise DomainError(f"Customer {customer} is inactive and cannot be invoiced.", field="customer")
     if not lines:
         raise DomainError("A manual invoice needs at least one line.", field="lines")
+    # Before the insert: the database would refuse a negative amount with an IntegrityError.
+    _refuse_negative(tax=Decimal(tax), discount=Decimal(discount))
     invoice = Invoice.objects.create(kind=InvoiceKind.INVOICE, customer=customer, currency=currency, tax=tax,
+                                     total=tax,  # net is 0 until the lines are in: total = net + tax
                                      discount=discount, due_at=due_at, notes=notes, created_by=by)
     _set_lines(invoice, lines)
     _record_event(invoice, from_status="", by=by, reason="Manual invoice drafted")
@@ -189,6 +207,7 @@ def invoice_issue(*, invoice: Invoice, by=None, at: dt.datetime | None = None) -
 
 def _settle_if_balanced(invoice: Invoice, *, by, at: dt.datetime, reason: str) -> None:
     """An issued invoice with nothing left to pay becomes paid (or fully credited if nobody paid)."""
+    invalidate_invoice(invoice.pk)  # a payment or a credit changed it, whatever follows
     if invoice.status != InvoiceStatus.ISSUED or invoice.balance_due > 0:
         invoice.save()
         return
@@ -230,6 +249,9 @@ def invoice_void(*, invoice: Invoice, reason: str, by=None) -> Invoice:
     if not reason or not reason.strip():
         raise DomainError("Say why the invoice is voided.", field="reason")
     invoice = locking.lock_invoice(invoice.pk)
+    if invoice.kind == InvoiceKind.CREDIT_NOTE:
+        # The credited invoice would go on counting it; a credit note raised in error is answered by an invoice.
+        raise DomainError(f"{invoice} is a credit note; it cannot be voided. Invoice the amount again instead.")
     INVOICE_LIFECYCLE.check(record=str(invoice), current=invoice.status, target=InvoiceStatus.VOID)
     if invoice.paid_amount > 0:
         raise DomainError(f"{invoice} has payments of {invoice.paid_amount}; refund them or raise a credit "
@@ -258,7 +280,12 @@ def credit_note_create(*, invoice: Invoice, reason: str, amount: Decimal | None 
         raise DomainError(f"{original} is {original.get_status_display().lower()}; only issued or paid "
                           "invoices can be credited.", code="illegal_transition")
     creditable = original.creditable_amount
-    full = amount is None or Decimal(amount) == creditable == original.total
+    lines = list(original.lines.all())
+    # Repeat the invoice's lines only when nothing was credited yet and they add up to its total: a
+    # migrated invoice's lines may disagree with its (authoritative) total, and repeating them would
+    # then credit the wrong amount. Otherwise the credit note is one line for the amount.
+    lines_add_up = sum((line.amount for line in lines), ZERO) - original.discount + original.tax == original.total
+    full = (amount is None or Decimal(amount) == creditable) and creditable == original.total and lines_add_up
     amount = creditable if amount is None else Decimal(amount)
     if amount != round_amount(amount) or amount <= 0:
         raise DomainError("A credit is a positive amount in cents.", field="amount")
@@ -275,7 +302,7 @@ def credit_note_create(*, invoice: Invoice, reason: str, amount: Decimal | None 
         built = [InvoiceLine(invoice=note, line_number=line.line_number, sku=line.sku,
                              description=line.description, quantity=line.quantity, unit_price=line.unit_price,
                              amount=line.amount)
-                 for line in original.lines.all()]
+                 for line in lines]
         InvoiceLine.objects.bulk_create(built)
         _recalculate(note, built)
     else:

@@ -190,52 +190,46 @@ def json_safe(row: dict) -> dict:
 # One work item per entity kind
 # ---------------------------------------------------------------------------------------------
 class Step:
+    """One entity's part of a run: read a key range and map it (shared with reconciliation), load it."""
+
     entity: str
     table: LegacyTable
+    lines: LegacyTable | None = None
     key_type: type = int
+    line_entity: str = ""
 
     def __init__(self, source: LegacySource, loader: Loader, tz: ZoneInfo, since: dt.datetime | None):
         self.source, self.loader, self.tz, self.since = source, loader, tz, since
 
-    def process(self, item: WorkItem) -> ItemResult:
+    # -- reading and mapping (what reconciliation reuses) ----------------------------------------
+    def read(self, after: str, last: str) -> list[tuple[Outcome, dict]]:
+        """The legacy records of (after, last], each mapped, with its raw values."""
+        headers = self.source.rows(self.table, after, last, self.key_type, self.since)
+        if not headers:
+            return []
+        lines_by_key = defaultdict(list)
+        if self.lines is not None:
+            for line in self.source.rows(self.table, after, last, self.key_type, lines_of=self.lines):
+                lines_by_key[line[self.lines.key]].append(line)
+        pairs = []
+        context = self.parent_states(headers)
+        for header in headers:
+            lines = lines_by_key.get(header[self.table.key], [])
+            outcome = self.map(header, lines, context)
+            raw = json_safe({**header, "lines": lines} if self.lines is not None else header)
+            pairs.append((outcome, raw))
+        return pairs
+
+    def parent_states(self, headers: list[dict]) -> dict:
+        return {}
+
+    def map(self, header: dict, lines: list[dict], context: dict) -> Outcome:
         raise NotImplementedError
 
-    def _record(self, result: ItemResult, outcome: Outcome, raw: dict) -> None:
-        if outcome.exclusion:
-            result.excluded += 1
-            result.note(IssueKind.EXCLUSION, outcome.exclusion, raw)
-        elif outcome.rejection:
-            result.rejected += 1
-            result.note(IssueKind.REJECTION, outcome.rejection, raw)
-        if outcome.warnings:
-            result.warned += 1
-            for warning in outcome.warnings:
-                result.note(IssueKind.WARNING, warning, raw)
-
-    def _load_safely(self, result: ItemResult, mapped: list[Outcome], raws: dict, load: Callable) -> None:
-        """Load the batch; if the database refuses it, load record by record and reject the bad ones.
-
-        The mapping should have caught everything; this is the net that keeps one unforeseen bad
-        row from stopping a run.
-        """
-        try:
-            with transaction.atomic():
-                result.add_load(load(mapped))
-            return
-        except DatabaseError:
-            pass
-        for outcome in mapped:
-            try:
-                with transaction.atomic():
-                    result.add_load(load([outcome]))
-            except DatabaseError as exc:
-                result.rejected += 1
-                finding = Finding(outcome.entity, outcome.legacy_key, Rule.DATABASE_REFUSED,
-                                  f"The modern database refused the record: {str(exc).strip().splitlines()[0]}")
-                result.note(IssueKind.REJECTION, finding, raws[outcome.legacy_key])
-
-    def _parent_states(self, keys: set, model: type, table: LegacyTable,
-                       extra: Sequence[str] = (), excluded: Callable | None = None) -> dict:
+    def _states(self, keys: set, model: type, table: LegacyTable,
+                extra: Sequence[str] = (), excluded: Callable | None = None) -> dict:
+        """What became of these parents: migrated (in the modern store), excluded, rejected, missing."""
+        keys = {k for k in keys if k is not None}
         migrated = self.loader.migrated_keys(model, sorted(keys))
         states = {k: ParentState.MIGRATED for k in migrated}
         rest = sorted(keys - migrated)
@@ -249,12 +243,67 @@ class Step:
                 states[key] = ParentState.REJECTED
         return states
 
-    def _orphans(self, lines: LegacyTable, header: LegacyTable, entity: str) -> ItemResult:
+    # -- the migration ---------------------------------------------------------------------------
+    def process(self, item: WorkItem) -> ItemResult:
+        if item.scope == "orphans":
+            return self._orphans()
+        pairs = self.read(item.after_key, item.last_key)
+        result = ItemResult(read=len(pairs))
+        for outcome, raw in pairs:
+            self._record(result, outcome, raw)
+        raws = {outcome.legacy_key: raw for outcome, raw in pairs}
+        mapped = [outcome for outcome, _ in pairs if outcome.mapped]
+        self._load_safely(result, mapped, raws)
+        self.after_load(result, mapped, raws)
+        return result
+
+    def load(self, outcomes: list[Outcome]) -> LoadCounts:
+        raise NotImplementedError
+
+    def after_load(self, result: ItemResult, mapped: list[Outcome], raws: dict) -> None:
+        pass
+
+    def _record(self, result: ItemResult, outcome: Outcome, raw: dict) -> None:
+        if outcome.exclusion:
+            result.excluded += 1
+            result.note(IssueKind.EXCLUSION, outcome.exclusion, raw)
+        elif outcome.rejection:
+            result.rejected += 1
+            result.note(IssueKind.REJECTION, outcome.rejection, raw)
+        if outcome.warnings:
+            result.warned += 1
+            for warning in outcome.warnings:
+                result.note(IssueKind.WARNING, warning, raw)
+
+    def _load_safely(self, result: ItemResult, mapped: list[Outcome], raws: dict) -> None:
+        """Load the batch; if the database refuses it, load record by record and reject the bad ones.
+
+        The mapping should have caught everything; this is the net that keeps one unforeseen bad
+        row from stopping a run.
+        """
+        try:
+            with transaction.atomic():
+                result.add_load(self.load(mapped))
+            return
+        except DatabaseError:
+            pass
+        for outcome in mapped:
+            try:
+                with transaction.atomic():
+                    result.add_load(self.load([outcome]))
+            except DatabaseError as exc:
+                result.rejected += 1
+                finding = Finding(outcome.entity, outcome.legacy_key, Rule.DATABASE_REFUSED,
+                                  f"The modern database refused the record: {str(exc).strip().splitlines()[0]}")
+                result.note(IssueKind.REJECTION, finding, raws[outcome.legacy_key])
+
+    def _orphans(self) -> ItemResult:
+        """Lines whose header does not exist: each one rejected (rule 7)."""
         result = ItemResult()
-        for row in self.source.orphan_lines(lines, header):
+        for row in self.source.orphan_lines(self.lines, self.table):
             result.read += 1
             result.rejected += 1
-            finding = orphan_line_rejection(entity, header.name, row[lines.key], row["LINE_NO"])
+            finding = orphan_line_rejection(self.line_entity, self.table.name, row[self.lines.key], row["LINE_NO"])
             result.note(IssueKind.REJECTION, finding, json_safe(row))
         return result
 
@@ -262,24 +311,26 @@ class Step:
 class CustomerStep(Step):
     entity, table = Entity.CUSTOMERS, CUSTMAST
 
-    def process(self, item: WorkItem) -> ItemResult:
-        result = ItemResult()
-        rows = self.source.rows(CUSTMAST, item.after_key, item.last_key, int, self.since)
-        result.read = len(rows)
-        outcomes = [map_customer(row, tz=self.tz) for row in rows]
-        raws = {o.legacy_key: json_safe(row) for o, row in zip(outcomes, rows)}
-        self._reject_duplicate_codes(outcomes)
-        for outcome in outcomes:
-            self._record(result, outcome, raws[outcome.legacy_key])
-        mapped = [o for o in outcomes if o.mapped]
-        self._load_safely(result, mapped, raws, self.loader.load_customers)
+    def read(self, after: str, last: str) -> list[tuple[Outcome, dict]]:
+        pairs = super().read(after, last)
+        self._reject_duplicate_codes([outcome for outcome, _ in pairs])
+        return pairs
+
+    def map(self, header: dict, lines: list[dict], context: dict) -> Outcome:
+        return map_customer(header, tz=self.tz)
+
+    def load(self, outcomes: list[Outcome]) -> LoadCounts:
+        return self.loader.load_customers(outcomes)
+
+    def after_load(self, result: ItemResult, mapped: list[Outcome], raws: dict) -> None:
+        """Rule 3: a shared mailbox is a warning on each customer that has it."""
         sharing = self.loader.customers_sharing_email([o.values["legacy_id"] for o in mapped if o.values["email"]])
+        already_warned = {o.values["legacy_id"] for o in mapped if o.warnings}
         for key, (address, others) in sharing.items():
             warning = duplicate_email_warning(str(key), address, others[:5] + (["…"] if len(others) > 5 else []))
             result.note(IssueKind.WARNING, warning, raws[str(key)])
-            if not any(o.warnings for o in mapped if o.values["legacy_id"] == key):
+            if key not in already_warned:
                 result.warned += 1
-        return result
 
     def _reject_duplicate_codes(self, outcomes: list[Outcome]) -> None:
         mapped = [o for o in outcomes if o.mapped]
@@ -297,60 +348,36 @@ class CustomerStep(Step):
 
 
 class OrderStep(Step):
-    entity, table = Entity.ORDERS, ORDHDR
+    entity, table, lines, line_entity = Entity.ORDERS, ORDHDR, ORDDTL, "order_line"
 
-    def process(self, item: WorkItem) -> ItemResult:
-        if item.scope == "orphans":
-            return self._orphans(ORDDTL, ORDHDR, "order_line")
-        result = ItemResult()
-        headers = self.source.rows(ORDHDR, item.after_key, item.last_key, int, self.since)
-        result.read = len(headers)
-        if not headers:
-            return result
-        lines_by_order = defaultdict(list)
-        for line in self.source.rows(ORDHDR, item.after_key, item.last_key, int, lines_of=ORDDTL):
-            lines_by_order[line["ORD_NO"]].append(line)
-        states = self._parent_states({h["CUST_ID"] for h in headers if h["CUST_ID"] is not None}, Customer, CUSTMAST)
-        outcomes, raws = [], {}
-        for header in headers:
-            lines = lines_by_order.get(header["ORD_NO"], [])
-            outcome = map_order(header, lines, customer=states.get(header["CUST_ID"], ParentState.MISSING), tz=self.tz)
-            raws[outcome.legacy_key] = json_safe({**header, "lines": lines})
-            self._record(result, outcome, raws[outcome.legacy_key])
-            outcomes.append(outcome)
-        self._load_safely(result, [o for o in outcomes if o.mapped], raws, self.loader.load_orders)
-        return result
+    def parent_states(self, headers: list[dict]) -> dict:
+        return {"customers": self._states({h["CUST_ID"] for h in headers}, Customer, CUSTMAST)}
+
+    def map(self, header: dict, lines: list[dict], context: dict) -> Outcome:
+        customer = context["customers"].get(header["CUST_ID"], ParentState.MISSING)
+        return map_order(header, lines, customer=customer, tz=self.tz)
+
+    def load(self, outcomes: list[Outcome]) -> LoadCounts:
+        return self.loader.load_orders(outcomes)
 
 
 class InvoiceStep(Step):
-    entity, table, key_type = Entity.INVOICES, INVHDR, str
+    entity, table, lines, line_entity, key_type = Entity.INVOICES, INVHDR, INVDTL, "invoice_line", str
 
-    def process(self, item: WorkItem) -> ItemResult:
-        if item.scope == "orphans":
-            return self._orphans(INVDTL, INVHDR, "invoice_line")
-        result = ItemResult()
-        headers = self.source.rows(INVHDR, item.after_key, item.last_key, str, self.since)
-        result.read = len(headers)
-        if not headers:
-            return result
-        lines_by_invoice = defaultdict(list)
-        for line in self.source.rows(INVHDR, item.after_key, item.last_key, str, lines_of=INVDTL):
-            lines_by_invoice[line["INV_NO"]].append(line)
-        customers = self._parent_states({h["CUST_ID"] for h in headers if h["CUST_ID"] is not None},
-                                        Customer, CUSTMAST)
-        orders = self._parent_states({h["ORD_NO"] for h in headers if h["ORD_NO"] is not None}, Order, ORDHDR,
-                                     extra=["DEL_FLG"], excluded=lambda row: (row[0] or "").strip().upper() == "Y")
-        outcomes, raws = [], {}
-        for header in headers:
-            lines = lines_by_invoice.get(header["INV_NO"], [])
-            order_state = None if header["ORD_NO"] is None else orders[header["ORD_NO"]]
-            outcome = map_invoice(header, lines, customer=customers.get(header["CUST_ID"], ParentState.MISSING),
-                                  order=order_state, tz=self.tz)
-            raws[outcome.legacy_key] = json_safe({**header, "lines": lines})
-            self._record(result, outcome, raws[outcome.legacy_key])
-            outcomes.append(outcome)
-        self._load_safely(result, [o for o in outcomes if o.mapped], raws, self.loader.load_invoices)
-        return result
+    def parent_states(self, headers: list[dict]) -> dict:
+        return {
+            "customers": self._states({h["CUST_ID"] for h in headers}, Customer, CUSTMAST),
+            "orders": self._states({h["ORD_NO"] for h in headers}, Order, ORDHDR, extra=["DEL_FLG"],
+                                   excluded=lambda row: (row[0] or "").strip().upper() == "Y"),
+        }
+
+    def map(self, header: dict, lines: list[dict], context: dict) -> Outcome:
+        customer = context["customers"].get(header["CUST_ID"], ParentState.MISSING)
+        order = None if header["ORD_NO"] is None else context["orders"][header["ORD_NO"]]
+        return map_invoice(header, lines, customer=customer, order=order, tz=self.tz)
+
+    def load(self, outcomes: list[Outcome]) -> LoadCounts:
+        return self.loader.load_invoices(outcomes)
 
 
 STEPS: dict[str, type[Step]] = {Entity.CUSTOMERS: CustomerStep, Entity.ORDERS: OrderStep,

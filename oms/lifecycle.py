@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from oms.errors import IllegalTransition
 
@@ -24,14 +24,22 @@ class Lifecycle:
     def is_final(self, status: str) -> bool:
         return not self.moves[status]
 
-    def check(self, *, record: str, current: str, target: str) -> None:
-        """Raise IllegalTransition, with a message staff can act on, unless current → target is allowed."""
+    def describe_allowed(self, moves: Collection[str]) -> str:
+        """The allowed next statuses as staff read them, e.g. 'Cancelled, Confirmed'."""
+        return ", ".join(self.labels[s] for s in sorted(moves)) or "none (final status)"
+
+    def check(self, *, record: str, current: str, target: str, allowed: Collection[str] | None = None) -> None:
+        """Raise IllegalTransition, with a message staff can act on, unless current → target is allowed.
+
+        `allowed` narrows the table for one record (never widens it): the table lets an order on hold
+        go back to any status an order can be held from, but this order only to its own.
+        """
         if target not in self.labels:
             raise IllegalTransition(f"{target!r} is not a {self.noun} status.")
-        if target in self.moves[current]:
+        moves = self.moves[current] if allowed is None else self.moves[current] & frozenset(allowed)
+        if target in moves:
             return
-        allowed = ", ".join(self.labels[s] for s in sorted(self.moves[current])) or "none (final status)"
         raise IllegalTransition(
             f"{record} is {self.labels[current]}; it cannot become {self.labels[target]}. "
-            f"Allowed next: {allowed}."
+            f"Allowed next: {self.describe_allowed(moves)}."
         )

@@ -6,6 +6,8 @@ local-memory cache, no service needed. Production sets DATABASE_URL, REDIS_URL, 
 ALLOWED_HOSTS and leaves DEBUG off.
 """
 
+import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -53,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "oms.api",
     "orders",
     "invoices",
     "legacy_migration",
@@ -132,8 +135,29 @@ if REDIS_URL:
     }
     DJANGO_REDIS_IGNORE_EXCEPTIONS = True
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    # The API's hot-read cache (oms/cache.py). Errors are NOT ignored here: oms.cache catches them
+    # itself, opens its circuit breaker and serves from local memory and the database.
+    CACHES["hot"] = {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="oms") + ":hot",
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            "SOCKET_CONNECT_TIMEOUT": env.float("CACHE_REDIS_TIMEOUT", default=0.25),
+            "SOCKET_TIMEOUT": env.float("CACHE_REDIS_TIMEOUT", default=0.25),
+            "IGNORE_EXCEPTIONS": False,
+        },
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "oms"}}
+# Seconds a cached API value lives (writes make it stale at once; this only bounds memory).
+CACHE_TTL = env.int("CACHE_TTL", default=600)
+# While Redis is down: how long each process keeps values in local memory (the staleness a write
+# in another process can cause), and how long before it tries Redis again.
+CACHE_LOCAL_TTL = env.float("CACHE_LOCAL_TTL", default=5.0)
+CACHE_REDIS_RETRY_SECONDS = env.float("CACHE_REDIS_RETRY_SECONDS", default=5.0)
+# Bumps missed during an outage that a process remembers one by one; beyond, it bumps everything.
+CACHE_PENDING_LIMIT = env.int("CACHE_PENDING_LIMIT", default=10_000)
 
 # ---------------------------------------------------------------------------------------------
 # Auth
@@ -145,6 +169,65 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# ---------------------------------------------------------------------------------------------
+# REST API (oms/api): JWT for machines, the session for the browsable API and the docs.
+# ---------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "oms.api.auth.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["oms.api.permissions.RolePermissions"],
+    "DEFAULT_THROTTLE_CLASSES": ["oms.api.throttling.UserThrottle", "oms.api.throttling.AnonThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_USER", default="1200/min"),
+        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+        # Password guessing against the token endpoint, per client address.
+        "token": env.str("API_THROTTLE_TOKEN", default="20/min"),
+    },
+    "DEFAULT_PAGINATION_CLASS": "oms.api.pagination.KeysetPagination",
+    "PAGE_SIZE": env.int("API_PAGE_SIZE", default=50),
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": ["oms.api.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "oms.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "oms.api.errors.exception_handler",
+    "COERCE_DECIMAL_TO_STRING": True,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=env.int("JWT_REFRESH_HOURS", default=24)),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+    # A key of its own (derived from SECRET_KEY unless JWT_SIGNING_KEY is set): rotating it logs
+    # out every machine without touching sessions, and it always has the 256 bits HS256 wants.
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default="")
+    or hashlib.sha256(f"oms-jwt:{SECRET_KEY}".encode()).hexdigest(),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "OMS API",
+    "DESCRIPTION": "Orders, invoices and customers of the Order Management System.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "CustomerStatusEnum": "orders.models.CustomerStatus",
+        "InvoiceStatusEnum": "invoices.models.InvoiceStatus",
+        "InvoiceKindEnum": "invoices.models.InvoiceKind",
+        "CurrencyEnum": "oms.money.CURRENCY_CHOICES",
+    },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+}
+# Idempotency-Key records are kept this long; a key reused later starts a new request.
+API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
 
 # ---------------------------------------------------------------------------------------------
 # I18N / time: stored in UTC, shown in the desk's zone.

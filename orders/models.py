@@ -244,7 +244,8 @@ class Order(models.Model):
         moves = ORDER_LIFECYCLE.available_transitions(self.status)
         if self.status == S.ON_HOLD:
             # Release goes back where the order came from, or it is cancelled.
-            return [s for s in (self.status_before_hold, S.CANCELLED) if s in moves]
+            # A migrated hold does not say where it came from: it is released to pending.
+            return [s for s in (self.status_before_hold or S.PENDING, S.CANCELLED) if s in moves]
         return sorted(moves)
 
 

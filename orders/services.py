@@ -15,8 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from oms import locking
-from oms.errors import DomainError
-from oms.money import ZERO, line_amount, round_amount
+from oms.cache import invalidate_customer, invalidate_order
+from oms.errors import DomainError, IllegalTransition
+from oms.money import ZERO, line_amount, round_amount, round_price, round_quantity
 from orders.models import (
     EDITABLE_ORDER_STATUSES,
     ORDER_LIFECYCLE,
@@ -61,6 +62,7 @@ def customer_save(*, customer: Customer, by=None) -> Customer:
     customer.email = (customer.email or "").strip().lower() or None
     _validate(customer)
     customer.save()
+    invalidate_customer(customer.pk)
     return customer
 
 
@@ -90,6 +92,12 @@ def _build_lines(order: Order, lines: Sequence[OrderLineInput]) -> list[OrderLin
             raise DomainError(f"Line {number}: discount must be between 0 and 100 %.", field="lines")
         if not line.sku.strip():
             raise DomainError(f"Line {number}: SKU is required.", field="lines")
+        # The columns would round a finer value silently (half-even), after the total was computed from it.
+        for label, value, rounded, places in (("quantity", quantity, round_quantity(quantity), 3),
+                                              ("unit price", price, round_price(price), 4),
+                                              ("discount", pct, round_amount(pct), 2)):
+            if value != rounded:
+                raise DomainError(f"Line {number}: {label} has more than {places} decimal places.", field="lines")
         built.append(OrderLine(
             order=order, line_number=number, sku=line.sku.strip().upper(), description=line.description.strip(),
             quantity=quantity, unit_price=price, discount_percent=pct,
@@ -137,6 +145,7 @@ def order_create(*, customer: Customer, lines: Sequence[OrderLineInput] = (), by
         line.order = order  # the order has its primary key only now
     OrderLine.objects.bulk_create(built)
     _record_order_event(order, from_status="", by=by, reason="Order created")
+    invalidate_order(order.pk)
     return order
 
 
@@ -176,8 +185,12 @@ def order_update(*, order: Order, by=None, **changes) -> Order:
     for name, value in changes.items():
         setattr(order, name, value)
     _full_clean_order_header(order)
-    _recalculate_totals(order)
+    if commercial:
+        # Only money changes recompute: a migrated order keeps its legacy amounts even where they
+        # disagree with its lines, and a new delivery address must not rewrite them.
+        _recalculate_totals(order)
     order.save()
+    invalidate_order(order.pk)
     return order
 
 
@@ -194,20 +207,39 @@ def order_replace_lines(*, order: Order, lines: Sequence[OrderLineInput], by=Non
     OrderLine.objects.bulk_create(built)
     _recalculate_totals(order, built)
     order.save(update_fields=["subtotal", "discount", "tax", "freight", "total", "updated_at"])
+    invalidate_order(order.pk)
     return order
 
 
 # ---------------------------------------------------------------------------------------------
 # Orders: the life cycle
 # ---------------------------------------------------------------------------------------------
+def _allowed_moves(order: Order) -> frozenset[str]:
+    """The pipeline's moves for this order: on hold, only back where it was held from, or cancelled.
+
+    A hold whose origin is unknown (migrated: the legacy system did not record it) goes back to pending.
+    """
+    if order.status != OrderStatus.ON_HOLD:
+        return ORDER_LIFECYCLE.available_transitions(order.status)
+    return frozenset({order.status_before_hold or OrderStatus.PENDING, OrderStatus.CANCELLED})
+
+
+def _check_move(order: Order, target: str) -> None:
+    ORDER_LIFECYCLE.check(record=f"Order {order.number}", current=order.status, target=target,
+                          allowed=_allowed_moves(order))
+
+
 def _transition(order: Order, target: str, *, by, reason: str = "") -> Order:
     """The one place an order's status changes: lock, check the pipeline, save, record the event."""
     order = locking.lock_order(order.pk)
-    ORDER_LIFECYCLE.check(record=f"Order {order.number}", current=order.status, target=target)
+    _check_move(order, target)
     previous = order.status
+    # Set here, on the row just locked: the caller's copy is re-read above, so a value it set is lost.
+    order.status_before_hold = previous if target == OrderStatus.ON_HOLD else ""
     order.status = target
     order.save(update_fields=["status", "status_before_hold", "updated_at"])
     _record_order_event(order, from_status=previous, by=by, reason=reason)
+    invalidate_order(order.pk)
     return order
 
 
@@ -246,11 +278,8 @@ def order_deliver(*, order: Order, by=None, reason: str = "") -> Order:
 
 @transaction.atomic
 def order_hold(*, order: Order, by=None, reason: str = "") -> Order:
-    """Stop an order before it ships; release puts it back where it was."""
-    locked = locking.lock_order(order.pk)
-    ORDER_LIFECYCLE.check(record=f"Order {locked.number}", current=locked.status, target=OrderStatus.ON_HOLD)
-    locked.status_before_hold = locked.status
-    return _transition(locked, OrderStatus.ON_HOLD, by=by, reason=reason)
+    """Stop an order before it ships; release puts it back where it was (_transition remembers it)."""
+    return _transition(order, OrderStatus.ON_HOLD, by=by, reason=reason)
 
 
 @transaction.atomic
@@ -258,10 +287,10 @@ def order_release(*, order: Order, by=None, reason: str = "") -> Order:
     """On hold → the status it was held from."""
     locked = locking.lock_order(order.pk)
     if locked.status != OrderStatus.ON_HOLD:
-        raise DomainError(f"Order {locked.number} is {locked.get_status_display()}, not on hold; "
-                          "there is nothing to release.", code="illegal_transition", field="status")
+        raise IllegalTransition(f"Order {locked.number} is {locked.get_status_display()}, not on hold; "
+                                "there is nothing to release. "
+                                f"Allowed next: {ORDER_LIFECYCLE.describe_allowed(_allowed_moves(locked))}.")
     target = locked.status_before_hold or OrderStatus.PENDING
-    locked.status_before_hold = ""
     return _transition(locked, target, by=by, reason=reason)
 
 
@@ -273,11 +302,10 @@ def order_cancel(*, order: Order, by=None, reason: str) -> Order:
     if not reason or not reason.strip():
         raise DomainError("Say why the order is cancelled.", field="reason")
     locked = locking.lock_order(order.pk)
-    ORDER_LIFECYCLE.check(record=f"Order {locked.number}", current=locked.status, target=OrderStatus.CANCELLED)
+    _check_move(locked, OrderStatus.CANCELLED)
     live = Invoice.objects.live_for_order(locked).first()
     if live is not None:
         raise DomainError(f"Order {locked.number} is billed on {live}; void that invoice before cancelling.")
-    locked.status_before_hold = ""
     return _transition(locked, OrderStatus.CANCELLED, by=by, reason=reason.strip())
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks: slow, run by hand or `make bench`, never part of the test suite."""
