@@ -80,23 +80,35 @@ def keys_sql(vendor: str, table: LegacyTable, *, since: bool) -> str:
     return f"SELECT {key} FROM {quote(vendor, table.name)}{where} ORDER BY {key}"
 
 
-def range_sql(vendor: str, table: LegacyTable, *, since: bool, bounded_below: bool = True) -> str:
+def range_sql(vendor: str, table: LegacyTable, *, since: bool, bounded_below: bool = True,
+              lower: str = ">") -> str:
     """Rows of a key range, in key order: key > %s (the previous range's last key) AND key <= %s.
 
     The first range has no lower bound. Bounds are keys read from the same engine, so its own
     collation decides string order (INV_NO) and no key can fall between two ranges.
     """
     key = quote(vendor, table.key)
-    where = f"{key} > %s AND {key} <= %s" if bounded_below else f"{key} <= %s"
+    where = f"{key} {lower} %s AND {key} <= %s" if bounded_below else f"{key} <= %s"
     if since:
         where += f" AND {since_clause(vendor, table)}"
     order = key if table.name not in ("ORDDTL", "INVDTL") else f"{key}, {quote(vendor, 'LINE_NO')}"
     return f"SELECT {_cols(vendor, table)} FROM {quote(vendor, table.name)} WHERE {where} ORDER BY {order}"
 
 
-def lines_for_range_sql(vendor: str, lines: LegacyTable, *, bounded_below: bool = True) -> str:
+def lines_for_range_sql(vendor: str, lines: LegacyTable, *, bounded_below: bool = True, lower: str = ">") -> str:
     """The lines of every header in a key range (lines are fetched by range, not by header)."""
-    return range_sql(vendor, lines, since=False, bounded_below=bounded_below)
+    return range_sql(vendor, lines, since=False, bounded_below=bounded_below, lower=lower)
+
+
+def next_keys_sql(vendor: str, table: LegacyTable, *, since: bool, bounded_below: bool, limit: int,
+                  lower: str = ">") -> str:
+    """The next `limit` keys after a key (keyset pagination: the last of them bounds the next batch)."""
+    key = quote(vendor, table.key)
+    conditions = [f"{key} {lower} %s"] if bounded_below else []
+    if since:
+        conditions.append(since_clause(vendor, table))
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return _limit(vendor, f"SELECT {key} FROM {quote(vendor, table.name)}{where}", key, limit)
 
 
 def exists_sql(vendor: str, table: LegacyTable, count: int, extra_columns: Sequence[str] = ()) -> str:

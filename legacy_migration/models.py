@@ -240,3 +240,87 @@ class MigrationIssue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.entity} {self.legacy_key} ({self.rule})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconciliation: proof that legacy and modern agree (default connection)
+# ---------------------------------------------------------------------------------------------
+class ReconciliationStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    VALIDATED = "validated", "Validated: both sides agree"
+    MISMATCHED = "mismatched", "Mismatched"
+    FAILED = "failed", "Failed"
+
+
+class Reconciliation(models.Model):
+    """One comparison of legacy and modern, record by record, through the migration's mapping."""
+
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.CharField(max_length=150)
+    scope = models.JSONField(default=dict, help_text="Entities, --since and key range it covered.")
+    status = models.CharField(max_length=20, choices=ReconciliationStatus.choices,
+                              default=ReconciliationStatus.RUNNING, db_index=True)
+    figures = models.JSONField(default=dict, help_text="Per entity: counts on each side and of each kind of finding.")
+    seconds = models.FloatField(default=0)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        permissions = [("run_reconciliation", "Can run a reconciliation")]
+
+    def __str__(self) -> str:
+        return f"Reconciliation #{self.pk} ({self.get_status_display()}) {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_full(self) -> bool:
+        return not self.scope.get("since") and not self.scope.get("keys")
+
+
+class DiscrepancyKind(models.TextChoices):
+    MISSING = "missing", "Missing in modern"
+    EXTRA = "extra", "In modern, legacy source gone"
+    DIFFERS = "differs", "Fields differ"
+    NOT_EXPECTED = "not_expected", "In modern, but excluded or rejected by rule"
+
+
+class Discrepancy(models.Model):
+    reconciliation = models.ForeignKey(Reconciliation, on_delete=models.CASCADE, related_name="discrepancies")
+    entity = models.CharField(max_length=20, db_index=True,
+                              help_text="customer, order, order_line, invoice, invoice_line")
+    legacy_key = models.CharField(max_length=60, db_index=True)
+    kind = models.CharField(max_length=20, choices=DiscrepancyKind.choices, db_index=True)
+    fields = models.JSONField(default=dict, help_text="field → {legacy (as carried over), modern}")
+    legacy = models.JSONField(null=True, blank=True, help_text="The legacy record as carried over by the mapping.")
+    modern = models.JSONField(null=True, blank=True, help_text="The modern record.")
+
+    class Meta:
+        ordering = ["reconciliation", "entity", "legacy_key", "id"]
+        verbose_name_plural = "discrepancies"
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.legacy_key}: {self.get_kind_display()}"
+
+
+class ControlTotal(models.Model):
+    """Amounts summed per currency per month (legacy local time), on both sides."""
+
+    reconciliation = models.ForeignKey(Reconciliation, on_delete=models.CASCADE, related_name="control_totals")
+    entity = models.CharField(max_length=20)
+    currency = models.CharField(max_length=3)
+    month = models.DateField()
+    legacy_count = models.PositiveIntegerField(default=0)
+    legacy_amount = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+    modern_count = models.PositiveIntegerField(default=0)
+    modern_amount = models.DecimalField(max_digits=20, decimal_places=2, default=0)
+
+    class Meta:
+        ordering = ["reconciliation", "entity", "currency", "month"]
+
+    @property
+    def difference(self):
+        return self.modern_amount - self.legacy_amount
+
+    @property
+    def agrees(self) -> bool:
+        return self.difference == 0 and self.legacy_count == self.modern_count

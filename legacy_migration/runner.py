@@ -144,19 +144,29 @@ class LegacySource:
             raise LegacyUnavailable(f"lost the legacy database while planning {table.name}: {exc}") from exc
 
     def rows(self, table: LegacyTable, after: str, last: str, key_type: type, since: dt.datetime | None = None,
-             lines_of: LegacyTable | None = None) -> list[dict]:
-        """Rows of (after, last] — of `table`, or of its lines table when lines_of is given."""
+             lines_of: LegacyTable | None = None, inclusive: bool = False) -> list[dict]:
+        """Rows of (after, last] ([after, last] if inclusive) — of `table`, or of its lines table."""
         source = lines_of or table
         bounded = after != ""
+        lower = ">=" if inclusive else ">"
         bounds = ([key_type(after)] if bounded else []) + [key_type(last)]
         if lines_of is not None:
-            sql = extract.lines_for_range_sql(self.vendor, lines_of, bounded_below=bounded)
+            sql = extract.lines_for_range_sql(self.vendor, lines_of, bounded_below=bounded, lower=lower)
             params = bounds
         else:
-            sql = extract.range_sql(self.vendor, table, since=since is not None, bounded_below=bounded)
+            sql = extract.range_sql(self.vendor, table, since=since is not None, bounded_below=bounded, lower=lower)
             params = bounds + extract.since_params(table, since)
         rows = self.query(sql, params, f"{source.name} keys ({after or '…'}, {last}]")
         return list(extract.as_dicts(source, rows))
+
+    def next_keys(self, table: LegacyTable, after, key_type: type, limit: int, since: dt.datetime | None = None,
+                  inclusive: bool = False) -> list:
+        """Up to `limit` keys after `after` ('' = from the start), in key order."""
+        bounded = after != ""
+        sql = extract.next_keys_sql(self.vendor, table, since=since is not None, bounded_below=bounded, limit=limit,
+                                    lower=">=" if inclusive else ">")
+        params = ([key_type(after)] if bounded else []) + extract.since_params(table, since)
+        return [row[0] for row in self.query(sql, params, f"{table.name} keys after {after or 'the start'}")]
 
     def existing(self, table: LegacyTable, keys: Sequence, extra: Sequence[str] = ()) -> dict:
         found = {}
@@ -202,14 +212,15 @@ class Step:
         self.source, self.loader, self.tz, self.since = source, loader, tz, since
 
     # -- reading and mapping (what reconciliation reuses) ----------------------------------------
-    def read(self, after: str, last: str) -> list[tuple[Outcome, dict]]:
-        """The legacy records of (after, last], each mapped, with its raw values."""
-        headers = self.source.rows(self.table, after, last, self.key_type, self.since)
+    def read(self, after: str, last: str, inclusive: bool = False) -> list[tuple[Outcome, dict]]:
+        """The legacy records of (after, last] ([after, last] if inclusive), each mapped, with its raw values."""
+        headers = self.source.rows(self.table, after, last, self.key_type, self.since, inclusive=inclusive)
         if not headers:
             return []
         lines_by_key = defaultdict(list)
         if self.lines is not None:
-            for line in self.source.rows(self.table, after, last, self.key_type, lines_of=self.lines):
+            for line in self.source.rows(self.table, after, last, self.key_type, lines_of=self.lines,
+                                         inclusive=inclusive):
                 lines_by_key[line[self.lines.key]].append(line)
         pairs = []
         context = self.parent_states(headers)
@@ -311,8 +322,8 @@ class Step:
 class CustomerStep(Step):
     entity, table = Entity.CUSTOMERS, CUSTMAST
 
-    def read(self, after: str, last: str) -> list[tuple[Outcome, dict]]:
-        pairs = super().read(after, last)
+    def read(self, after: str, last: str, inclusive: bool = False) -> list[tuple[Outcome, dict]]:
+        pairs = super().read(after, last, inclusive)
         self._reject_duplicate_codes([outcome for outcome, _ in pairs])
         return pairs
 

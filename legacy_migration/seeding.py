@@ -30,6 +30,7 @@ import time
 from array import array
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -329,30 +330,26 @@ def existing_legacy_tables(using: str) -> list[str]:
     return [table.name for table in LEGACY_TABLES if table.name in present]
 
 
-class _bulk_load_settings:  # noqa: N801 - used as a context manager, reads like one
-    """SQLite: skip the fsync on every page while loading.
+@contextmanager
+def _bulk_load_settings(connection):
+    """SQLite: skip the fsync on every page while loading, then restore the previous setting.
 
     The stand-in can always be regenerated from its seed, so durability during the load buys
-    nothing, and syncing costs most of the load time. The previous setting is restored.
+    nothing, and syncing costs most of the load time. SQLite refuses the change inside a
+    transaction, so a caller's open transaction keeps its setting.
     """
-
-    def __init__(self, connection):
-        self.connection = connection
-        self.previous = None
-
-    def __enter__(self):
-        if self.connection.vendor == "sqlite":
-            with self.connection.cursor() as cursor:
-                cursor.execute("PRAGMA synchronous")
-                self.previous = cursor.fetchone()[0]
-                cursor.execute("PRAGMA synchronous = OFF")
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            with self.connection.cursor() as cursor:
-                cursor.execute(f"PRAGMA synchronous = {int(self.previous)}")
-        return False
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        previous = int(cursor.fetchone()[0])
+        cursor.execute("PRAGMA synchronous = OFF")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA synchronous = {previous}")
 
 
 class _RowSink:
