@@ -41,15 +41,17 @@ from oms.admin_tools import (
     admin_url,
     apply_step,
     change_link,
+    matching_keys,
     money,
     object_step_view,
     outcome_message,
     refusal_of,
+    search_terms,
     selected_record_filter,
 )
 from oms.errors import DomainError
 from oms.money import AMOUNT_DIGITS, AMOUNT_PLACES, ZERO
-from orders.admin import INT_MAX, ReadOnlyInline, _search_terms, customers_matching
+from orders.admin import INT_MAX, ReadOnlyInline, customers_matching
 from orders.models import Order
 
 #: What invoice_update_draft accepts; the form offers these on a draft.
@@ -228,8 +230,8 @@ class InvoiceAdmin(ServiceBackedAdmin, LargeTableAdmin, CsvExportAdmin):
     # hierarchy's Min/Max are two index probes (invoiced_at has no index: a scan of every invoice).
     date_hierarchy = "created_at"
     search_fields = ("number",)  # shows the search box; the search itself is get_search_results
-    search_help_text = ("Invoice number, legacy INV_NO, customer code / name / email, order number, or legacy "
-                        "ORD_NO.")
+    search_help_text = ("Start of the invoice, legacy INV_NO or order number, part of the customer's code, name "
+                        "or email, or the legacy ORD_NO.")
     sortable_by = ("display_number",)
     autocomplete_fields = ("customer",)
     form = InvoiceForm
@@ -249,14 +251,17 @@ class InvoiceAdmin(ServiceBackedAdmin, LargeTableAdmin, CsvExportAdmin):
 
     # --- list --------------------------------------------------------------------------------
     def get_search_results(self, request, queryset, search_term):
-        """Each word must match the number, the legacy INV_NO, the customer, the order number or legacy ORD_NO.
+        """Each word must match: the start of the invoice number, legacy INV_NO or order number, a
+        customer (part of its code, name or email), or the legacy ORD_NO.
 
-        Subqueries instead of joins: no duplicate rows, so no DISTINCT (see OrderAdmin).
+        Index lookups ORed into one bitmap scan, as for orders (OrderAdmin.get_search_results).
+        The legacy ORD_NO has no index: a number typed alone scans the invoices (~0.2 s a million).
         """
-        for term in _search_terms(search_term):
-            match = (Q(number__icontains=term) | Q(legacy_id__icontains=term)
-                     | Q(customer_id__in=customers_matching(term).values("pk"))
-                     | Q(order_id__in=Order.objects.filter(number__icontains=term).values("pk")))
+        for term in search_terms(search_term):
+            upper = term.upper()
+            match = (Q(number__startswith=upper) | Q(legacy_id__startswith=term) | Q(legacy_id__startswith=upper)
+                     | Q(customer_id__in=matching_keys(customers_matching(term)))
+                     | Q(order_id__in=matching_keys(Order.objects.filter(number__startswith=upper))))
             if term.isdigit() and int(term) <= INT_MAX:
                 match |= Q(legacy_order_number=int(term))
             queryset = queryset.filter(match)

@@ -204,9 +204,9 @@ class InvoiceLine(models.Model):
         ordering = ["invoice", "line_number"]
         constraints = [
             models.UniqueConstraint(fields=["invoice", "line_number"], name="invoice_line_number_unique"),
+            # Prices and amounts may be negative: a discount line ("Order discount", −12.50) is how
+            # legacy invoices show an order-level discount. The invoice's own totals stay >= 0.
             models.CheckConstraint(condition=Q(quantity__gte=0), name="invoice_line_quantity_gte_0"),
-            models.CheckConstraint(condition=Q(unit_price__gte=0), name="invoice_line_unit_price_gte_0"),
-            models.CheckConstraint(condition=Q(amount__gte=0), name="invoice_line_amount_gte_0"),
         ]
 
     def __str__(self) -> str:

@@ -36,6 +36,7 @@ def legacy_database_config(url: str) -> dict[str, Any]:
     config["CONN_MAX_AGE"] = 0
     config["TEST"] = {"MIRROR": None}
     config["TIME_ZONE"] = None
+    config["LEGACY"] = True  # the router's mark: never migrate, never write here
     return config
 
 

@@ -451,16 +451,14 @@ def _map_invoice_line(line: Mapping[str, Any]) -> dict[str, Any]:
     qty = quantity(line["QTY"], f"{where} QTY")
     if qty < 0:
         raise _Reject(Rule.BAD_QUANTITY, f"{where}: QTY = {line['QTY']} is negative; the invoice is rejected with it.")
-    unit_price = price(line["UNIT_PRICE"], f"{where} UNIT_PRICE")
-    if unit_price < 0:
-        raise _Reject(Rule.NEGATIVE_PRICE, f"{where}: UNIT_PRICE = {line['UNIT_PRICE']} is negative.")
     return {
         "line_number": int(line["LINE_NO"]),
         "sku": "",
         "description": _blank(line.get("DESCR")),
         "quantity": qty,
-        "unit_price": unit_price,
-        "amount": amount(line["LINE_AMT"], f"{where} LINE_AMT"),
+        # A negative price is a discount line ("Order discount"): carried as it is, like the legacy does.
+        "unit_price": price(line["UNIT_PRICE"], f"{where} UNIT_PRICE"),
+        "amount": amount(line["LINE_AMT"], f"{where} LINE_AMT", allow_negative=True),
     }
 
 

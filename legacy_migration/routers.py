@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 LEGACY_ALIAS = "legacy"
 LEGACY_APP_LABEL = "legacy_migration"
 
@@ -25,7 +27,7 @@ class LegacyRouter:
         return is_legacy_model(type(obj1)) == is_legacy_model(type(obj2))
 
     def allow_migrate(self, db, app_label, model_name=None, **hints):
-        if db == LEGACY_ALIAS:
+        if db == LEGACY_ALIAS or settings.DATABASES.get(db, {}).get("LEGACY"):
             return False  # no table of ours is ever created in, or altered on, the legacy database
         model = hints.get("model")
         if model is not None and is_legacy_model(model):

@@ -127,7 +127,7 @@ def load_bulk_desk(cursor, *, orders: int, customers: int) -> None:
         INSERT INTO orders_orderline (order_id, line_number, sku, description, quantity, unit_price,
                                       discount_percent, line_total)
         SELECT o.id, n, 'SKU-' || ((o.id * 7 + n) %% 50000), 'Bulk item', 1, 50, 0, 50
-        FROM orders_order o, generate_series(1, 2) n WHERE o.number LIKE 'BK%%'""")
+        FROM orders_order o, generate_series(1, 2) n WHERE o.number LIKE 'BK%%'""", [])
     cursor.execute("""
         INSERT INTO invoices_invoice (number, kind, series, fiscal_year, sequence_number, status, currency,
                                       invoiced_at, due_at, discount, net, tax, total, paid_amount, credited_amount,
@@ -135,7 +135,7 @@ def load_bulk_desk(cursor, *, orders: int, customers: int) -> None:
         SELECT 'BI-' || o.id, 'invoice', 'BI', 2026, o.id, 'issued', 'USD', o.ordered_at,
                o.ordered_at + interval '30 days', 0, 100, 0, 100, 0, 0, '', '', '', o.ordered_at, now(),
                o.customer_id, o.id
-        FROM orders_order o WHERE o.number LIKE 'BK%%' AND o.id %% 2 = 0""")
+        FROM orders_order o WHERE o.number LIKE 'BK%%' AND o.id %% 2 = 0""", [])
     for table in ("orders_customer", "orders_order", "orders_orderline", "invoices_invoice"):
         cursor.execute(f"ANALYZE {table}")
 

@@ -88,7 +88,9 @@ class ApiViewSet(ThrottleFirstMixin, viewsets.GenericViewSet):
 
     def retrieve(self, request, *args, **kwargs):
         pk = int(kwargs[self.lookup_url_kwarg or self.lookup_field])
-        return self.cached_answer(request, ident=pk, key="detail",
+        # The view's name is part of the key: an invoice and an invoice status event share a kind
+        # (and so their invalidation) and may share an id.
+        return self.cached_answer(request, ident=pk, key=f"detail:{type(self).__name__}",
                                   build=lambda: self.get_serializer(self.get_object()).data)
 
     def list(self, request, *args, **kwargs):

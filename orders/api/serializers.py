@@ -81,6 +81,10 @@ class OrderLineSerializer(OutputModelSerializer):
 
 class OrderSerializer(OutputModelSerializer):
     lines = OrderLineSerializer(many=True, read_only=True)
+    # Declared, not derived: a derived read-only field loses allow_blank, and "" is its usual value.
+    status_before_hold = serializers.ChoiceField(
+        choices=OrderStatus.choices, allow_blank=True, read_only=True,
+        help_text="While on hold: the status release returns to; otherwise empty.")
     available_actions = serializers.SerializerMethodField(
         help_text="The life-cycle actions the order's status allows now (POST /orders/{id}/{action}/).")
 

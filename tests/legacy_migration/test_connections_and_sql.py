@@ -105,3 +105,10 @@ def test_in_lists_stay_under_oracle_1000_and_sql_server_2100_limits():
 def test_orphan_lines_query_is_an_anti_join():
     sql = extract.orphan_lines_sql("microsoft", ORDDTL, ORDHDR)
     assert "WHERE NOT EXISTS (SELECT 1 FROM [ORDHDR] h WHERE h.[ORD_NO] = d.[ORD_NO])" in sql
+
+
+def test_no_django_table_is_ever_created_on_any_legacy_connection():
+    router = LegacyRouter()
+    for alias in ("legacy", "legacy_postgres", "legacy_mariadb"):
+        assert router.allow_migrate(alias, "orders") is False
+        assert router.allow_migrate(alias, "auth") is False

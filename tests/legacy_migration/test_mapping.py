@@ -330,3 +330,12 @@ def test_invoice_numbers_of_every_era_are_kept_as_they_are():
 def test_every_order_status_code_maps(code, status):
     outcome = map_order(order_row(ORD_STATUS=code), two_lines(), customer=ParentState.MIGRATED, tz=NY)
     assert outcome.values["status"] == status
+
+
+def test_an_invoice_discount_line_with_a_negative_price_is_carried_as_it_is():
+    lines = [invoice_line_row(1, LINE_AMT=Decimal("40.0000"), UNIT_PRICE=Decimal("20.0000")),
+             invoice_line_row(2, DESCR="Order discount", QTY=Decimal("1.000"), UNIT_PRICE=Decimal("-5.0000"),
+                              LINE_AMT=Decimal("-5.0000"))]
+    outcome = map_invoice(invoice_row(), lines, customer=ParentState.MIGRATED, order=ParentState.MIGRATED, tz=NY)
+    assert outcome.mapped and outcome.warnings == []
+    assert outcome.lines[1]["unit_price"] == Decimal("-5.0000") and outcome.lines[1]["amount"] == Decimal("-5.00")
