@@ -10,7 +10,10 @@ export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/oms
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 # The demo runs on the embedded default: SQLite and a local-memory cache, no service needed.
-DEMO_ENV := DATABASE_URL=sqlite:///$(CURDIR)/var/demo.sqlite3 REDIS_URL= DEBUG=false
+# Its legacy side is a SQLite stand-in filled with realistic dirty data by seed_legacy.
+DEMO_ENV := DATABASE_URL=sqlite:///$(CURDIR)/var/demo.sqlite3 REDIS_URL= DEBUG=false \
+	LEGACY_DATABASE_URL=sqlite:///$(CURDIR)/var/demo_legacy.sqlite3
+DEMO_SCALE ?= 3000
 
 .PHONY: demo test bench install install-test clean help
 
@@ -38,6 +41,13 @@ install-test: $(VENV)/.installed-test
 demo: install
 	@mkdir -p var
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
+	@echo "== Building a legacy database of $(DEMO_SCALE) orders with every quirk of the contract"
+	$(DEMO_ENV) $(PY) manage.py seed_legacy --scale $(DEMO_SCALE) --replace --no-progress -v 0
+	@echo "== Migrating it (re-runs only rewrite what changed)"
+	$(DEMO_ENV) $(PY) manage.py migrate_legacy
+	@echo "== Reconciling legacy and modern"
+	$(DEMO_ENV) $(PY) manage.py reconcile --no-progress || echo "(reconciliation found differences: see the admin)"
+	@echo "== Sample data made in the modern system, and the demo users"
 	$(DEMO_ENV) $(PY) manage.py seed_demo
 	$(DEMO_ENV) $(PY) manage.py collectstatic --noinput -v 0
 	@echo ""

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from oms.lifecycle import Lifecycle
-from oms.money import CURRENCIES, CURRENCY_CHOICES, DEFAULT_CURRENCY, AmountField, PriceField, QuantityField
+from oms.money import HALF_CENT, CURRENCIES, CURRENCY_CHOICES, DEFAULT_CURRENCY, AmountField, PriceField, QuantityField
 from orders.models import Customer, Order, StatusEvent
 
 
@@ -144,9 +144,11 @@ class Invoice(models.Model):
                 | Q(kind=InvoiceKind.CREDIT_NOTE, credited_invoice__isnull=False),
                 name="invoice_credit_note_points_at_invoice",
             ),
-            # Invoices made here always add up; migrated ones keep the legacy amounts.
+            # Invoices made here always add up (within half a cent: see order_total_adds_up);
+            # migrated ones keep the legacy amounts.
             models.CheckConstraint(
-                condition=Q(legacy_id__isnull=False) | Q(total=F("net") + F("tax")),
+                condition=Q(legacy_id__isnull=False)
+                | Q(total__gt=F("net") + F("tax") - HALF_CENT, total__lt=F("net") + F("tax") + HALF_CENT),
                 name="invoice_total_adds_up",
             ),
             models.UniqueConstraint(

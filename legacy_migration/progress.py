@@ -33,6 +33,11 @@ class Progress:
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
     def __enter__(self) -> Progress:
+        try:
+            # A resumed run starts with work already done: the rate counts this invocation only.
+            self.first_done = self.figures()[0]
+        except Exception:  # noqa: BLE001 - see show()
+            self.first_done = 0
         self._thread.start()
         return self
 
@@ -50,7 +55,7 @@ class Progress:
 
     def line(self, done: int, total: int, label: str | None) -> str:
         if self.first_done is None:
-            self.first_done = done  # a resumed run starts with work already done: rate counts this run only
+            self.first_done = 0
         elapsed = time.monotonic() - self.started
         rate = (done - self.first_done) / elapsed if elapsed > 0 else 0.0
         pct = f"{100 * done / total:5.1f}%" if total else "  –  "

@@ -30,7 +30,6 @@ from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR, ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Max, Min
 from django.forms.models import construct_instance
 from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
@@ -231,10 +230,11 @@ class FastChangeList(ChangeList):
     def date_hierarchy_links(self) -> dict[str, Any]:
         """The date drill-down without Django's full-table SELECT DISTINCT.
 
-        Django lists the years (months, days) that have rows with a DISTINCT over every matching
-        row: 1.1 s on 1,000,000 orders when measured here. This takes only the first and last
-        date of the current list (two index probes, ~1 ms) and offers every year (month, day)
-        between them: a link may lead to an empty period, which is the price of not scanning.
+        Django lists the years (months, days) that have rows with a SELECT DISTINCT over every
+        matching row: 0.5–1.2 s for the years of 1,000,000 orders, 0.1–0.3 s for the months of one
+        year, measured here. This takes only the first and last date of the current list (two index
+        probes, ~1 ms) and offers every year (month, day) between them: a link may lead to an
+        empty period, which is the price of not scanning.
         """
         field_name = self.date_hierarchy
         generic = f"{field_name}__"
@@ -252,8 +252,12 @@ class FastChangeList(ChangeList):
                          "title": capfirst(formats.date_format(chosen, "YEAR_MONTH_FORMAT"))},
                 "choices": [{"title": capfirst(formats.date_format(chosen, "MONTH_DAY_FORMAT"))}],
             }
-        bounds = self.queryset.aggregate(first=Min(field_name), last=Max(field_name))
-        first, last = bounds["first"], bounds["last"]
+        # Two ORDER BY … LIMIT 1 rather than one MIN()/MAX(): PostgreSQL turns MIN/MAX into index
+        # probes only for simple filters; with the "ready to invoice" anti-join it aggregated every
+        # matching order (0.6 s on a million), where walking the date index stops at the first match.
+        dated = self.queryset.filter(**{f"{field_name}__isnull": False}).values_list(field_name, flat=True)
+        first = dated.order_by(field_name).first()
+        last = dated.order_by(f"-{field_name}").first()
         if first is None or last is None:
             return {"show": False}
         first, last = (timezone.localtime(v) if timezone.is_aware(v) else v for v in (first, last))
