@@ -7,12 +7,27 @@ and auditors have view permission (oms/roles.py).
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.http import JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
-from legacy_migration.models import IssueKind, MigrationIssue, MigrationRun, WorkItem
-from legacy_migration.runner import COUNTERS
+from legacy_migration.models import (
+    Discrepancy,
+    IssueKind,
+    MigrationIssue,
+    MigrationRun,
+    Reconciliation,
+    ReconciliationStatus,
+    WorkItem,
+)
+from legacy_migration.reconcile import FIGURES, FINDINGS, entity_states
+from legacy_migration.runner import COUNTERS, LegacyUnavailable
+from legacy_migration.services import record_keys, remigrate_records
 from oms.admin_tools import CsvColumn, CsvExportAdmin, LargeTableAdmin, admin_url
 
 
@@ -135,3 +150,184 @@ class MigrationIssueAdmin(ReadOnlyAdmin, CsvExportAdmin, LargeTableAdmin):
         line_tables = format_html_join("", "<h4>Line {}</h4><table>{}</table>",
                                        ((line.get("LINE_NO"), cells(line)) for line in lines))
         return format_html("<table>{}</table>{}", cells(issue.raw), line_tables)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reconciliation: dashboard, reports, drill-down
+# ---------------------------------------------------------------------------------------------
+def discrepancy_chart(reconciliations: list[Reconciliation]) -> str:
+    """An inline SVG bar chart: discrepancies per reconciliation, oldest left, colour by outcome."""
+    width, height, gap = 640, 160, 4
+    if not reconciliations:
+        return ""
+    counts = [sum(f.get(kind, 0) for f in r.figures.values() for kind in FINDINGS) for r in reconciliations]
+    top = max(max(counts), 1)
+    bar = max((width - gap * len(counts)) // len(counts), 2)
+    bars = []
+    for n, (rec, count) in enumerate(zip(reconciliations, counts)):
+        h = max(int((height - 20) * count / top), 1 if count else 0)
+        colour = "#3a7d44" if rec.status == ReconciliationStatus.VALIDATED else "#b3261e"
+        x = n * (bar + gap)
+        bars.append(format_html(
+            '<a href="{}"><rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>#{} {}: {} discrepancies'
+            '</title></rect></a>', admin_url(rec), x, height - h, bar, h or 1, colour, rec.pk,
+            rec.started_at.strftime("%Y-%m-%d %H:%M"), count))
+    return format_html(
+        '<svg width="{}" height="{}" role="img" aria-label="Discrepancies per reconciliation">'
+        '<text x="0" y="12" font-size="11">max {}</text>{}</svg>',
+        width, height, top, format_html_join("", "{}", ((b,) for b in bars)))
+
+
+@admin.register(Reconciliation)
+class ReconciliationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "started_at", "status", "scope_display", "discrepancy_count", "duration", "started_by"]
+    list_filter = ["status", "started_at"]
+    date_hierarchy = "started_at"
+    fields = ["status", "message", "started_at", "finished_at", "started_by", "scope_display", "duration",
+              "figures_table", "control_totals_table", "discrepancy_links"]
+    readonly_fields = fields
+    change_list_template = "admin/legacy_migration/reconciliation/change_list.html"
+
+    def get_urls(self):
+        return [path("dashboard/", self.admin_site.admin_view(self.dashboard_view),
+                     name="legacy_migration_reconciliation_dashboard"), *super().get_urls()]
+
+    def dashboard_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        history = list(Reconciliation.objects.exclude(status=ReconciliationStatus.RUNNING).order_by("-id")[:40])[::-1]
+        latest_full = next((r for r in reversed(history) if r.is_full), None)
+        totals = list(latest_full.control_totals.all()) if latest_full else []
+        context = {
+            **self.admin_site.each_context(request), "title": "Legacy vs modern: reconciliation dashboard",
+            "opts": self.opts, "states": entity_states(), "chart": discrepancy_chart(history),
+            "latest_full": latest_full, "control_totals": totals,
+            "wrong_totals": [t for t in totals if not t.agrees],
+            "shadow_mismatches": _shadow_summary(),
+        }
+        return TemplateResponse(request, "admin/legacy_migration/dashboard.html", context)
+
+    @admin.display(description="scope")
+    def scope_display(self, rec: Reconciliation) -> str:
+        parts = [", ".join(rec.scope.get("entities", []))]
+        if rec.scope.get("since"):
+            parts.append(f"since {rec.scope['since']}")
+        if rec.scope.get("keys"):
+            parts.append("chosen keys")
+        return "; ".join(parts)
+
+    @admin.display(description="discrepancies")
+    def discrepancy_count(self, rec: Reconciliation) -> int:
+        return sum(f.get(kind, 0) for f in rec.figures.values() for kind in FINDINGS)
+
+    @admin.display(description="duration")
+    def duration(self, rec: Reconciliation) -> str:
+        return f"{rec.seconds:,.1f} s"
+
+    @admin.display(description="figures")
+    def figures_table(self, rec: Reconciliation):
+        header = format_html_join("", "<th>{}</th>", ((c,) for c in ("entity", *FIGURES)))
+        rows = format_html_join("", "<tr><td>{}</td>{}</tr>", (
+            (entity, format_html_join("", '<td style="text-align:right">{}</td>',
+                                      ((f"{figures.get(c, 0):,}",) for c in FIGURES)))
+            for entity, figures in rec.figures.items()))
+        return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, rows)
+
+    @admin.display(description="control totals that disagree")
+    def control_totals_table(self, rec: Reconciliation):
+        wrong = [t for t in rec.control_totals.all() if not t.agrees]
+        if not rec.is_full:
+            return "Only full reconciliations compare control totals."
+        if not wrong:
+            return f"All {rec.control_totals.count()} agree."
+        return format_html(
+            "<table><tr><th>entity</th><th>currency</th><th>month</th><th>legacy</th><th>modern</th>"
+            "<th>difference</th></tr>{}</table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{} ({})</td>"
+                                 "<td><strong>{}</strong></td></tr>",
+                             ((t.entity, t.currency, t.month.strftime("%Y-%m"), t.legacy_amount, t.legacy_count,
+                               t.modern_amount, t.modern_count, t.difference) for t in wrong)))
+
+    @admin.display(description="discrepancies")
+    def discrepancy_links(self, rec: Reconciliation):
+        base = f"reconciliation__id__exact={rec.pk}"
+        return format_html(
+            '<a href="{}">all</a> · export <a href="{}">CSV</a> · <a href="{}">JSON</a>',
+            admin_url(Discrepancy, "changelist", query=base),
+            reverse("admin:legacy_migration_discrepancy_export_csv") + f"?{base}",
+            reverse("admin:legacy_migration_discrepancy_export_json") + f"?{base}")
+
+
+def _shadow_summary():
+    """Shadow-read mismatches, when that feature records any (kept beside reconciliation)."""
+    try:
+        from legacy_migration.models import ShadowMismatch
+    except ImportError:
+        return None
+    return ShadowMismatch.objects.order_by("-id")[:10]
+
+
+@admin.register(Discrepancy)
+class DiscrepancyAdmin(ReadOnlyAdmin, CsvExportAdmin, LargeTableAdmin):
+    list_display = ["legacy_key", "entity", "kind", "differing_fields", "reconciliation_link"]
+    list_filter = ["kind", "entity", "reconciliation"]
+    search_fields = ["=legacy_key"]
+    list_select_related = ["reconciliation"]
+    fields = ["reconciliation", "entity", "legacy_key", "kind", "side_by_side"]
+    readonly_fields = fields
+    actions = ["remigrate"]
+    csv_columns = [CsvColumn("reconciliation", "reconciliation_id"), CsvColumn("entity", "entity"),
+                   CsvColumn("legacy key", "legacy_key"), CsvColumn("kind", "kind"), CsvColumn("fields", "fields")]
+
+    def get_urls(self):
+        return [path("export.json", self.admin_site.admin_view(self.export_json_view),
+                     name="legacy_migration_discrepancy_export_json"), *super().get_urls()]
+
+    def export_json_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        queryset = self.get_changelist_instance(request).queryset
+        rows = queryset.values("reconciliation_id", "entity", "legacy_key", "kind", "fields", "legacy", "modern")
+        response = JsonResponse({"discrepancies": list(rows.iterator(chunk_size=2000))},
+                                json_dumps_params={"indent": 1})
+        response["Content-Disposition"] = 'attachment; filename="discrepancies.json"'
+        return response
+
+    @admin.display(description="fields")
+    def differing_fields(self, d: Discrepancy) -> str:
+        return ", ".join(d.fields) or "—"
+
+    @admin.display(description="reconciliation", ordering="reconciliation")
+    def reconciliation_link(self, d: Discrepancy):
+        return format_html('<a href="{}">#{}</a>', admin_url(d.reconciliation), d.reconciliation_id)
+
+    @admin.display(description="legacy (as carried over) and modern")
+    def side_by_side(self, d: Discrepancy):
+        legacy, modern = d.legacy or {}, d.modern or {}
+        names = list(dict.fromkeys([*legacy, *modern]))
+        rows = format_html_join("", '<tr{}><th>{}</th><td><code>{}</code></td><td><code>{}</code></td></tr>', (
+            (mark_safe(' style="background:#fde7e9"') if name in d.fields else "", name,
+             "—" if name not in legacy else repr(legacy[name]), "—" if name not in modern else repr(modern[name]))
+            for name in names))
+        return format_html('<table><tr><th>field</th><th>legacy, as carried over</th><th>modern</th></tr>{}</table>'
+                           '<p>Differing fields are highlighted.</p>', rows)
+
+    def has_remigrate_permission(self, request) -> bool:
+        return request.user.has_perm("legacy_migration.run_migration")
+
+    @admin.action(description="Re-migrate these records and reconcile them again", permissions=["remigrate"])
+    def remigrate(self, request, queryset):
+        keys = record_keys(queryset)
+        try:
+            result = remigrate_records(keys=keys, by=request.user.get_username())
+        except LegacyUnavailable as exc:
+            self.message_user(request, f"Nothing re-migrated: {exc}", messages.ERROR)
+            return
+        count = sum(len(v) for v in keys.values())
+        rec = result.reconciliation
+        self.message_user(
+            request,
+            format_html('Re-migrated {} record(s) (run {}); <a href="{}">reconciliation #{}</a>: {}.', count,
+                        ", ".join(f"#{r.pk}" for r in result.runs), admin_url(rec), rec.pk,
+                        rec.get_status_display().lower()),
+            messages.SUCCESS if rec.status == ReconciliationStatus.VALIDATED else messages.WARNING)

@@ -191,7 +191,8 @@ class WorkItem(models.Model):
     entity = models.CharField(max_length=20, choices=Entity.choices)
     position = models.PositiveIntegerField(help_text="Order of the range within its entity.")
     scope = models.CharField(max_length=20, default="range",
-                             choices=[("range", "Key range"), ("orphans", "Lines without a header")])
+                             choices=[("range", "Key range"), ("orphans", "Lines without a header"),
+                                      ("keys", "Chosen records")])
     after_key = models.CharField(max_length=40, blank=True, help_text="Exclusive lower bound; empty = from the start.")
     last_key = models.CharField(max_length=40, blank=True, help_text="Inclusive upper bound.")
     planned = models.PositiveIntegerField(default=0, help_text="Records in the range when it was planned.")

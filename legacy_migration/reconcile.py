@@ -124,7 +124,7 @@ class Tally:
 
 class Reconciler:
     def __init__(self, *, entities: Sequence[str] = tuple(ENTITY_ORDER), since: dt.datetime | None = None,
-                 keys: tuple[str, str] | None = None, batch_size: int = 5000, legacy_alias: str = "legacy",
+                 keys: dict[str, Sequence[tuple[str, str]]] | None = None, batch_size: int = 5000, legacy_alias: str = "legacy",
                  started_by: str = "", on_batch: Callable[[str, int], None] | None = None):
         self.entities = [e for e in ENTITY_ORDER if e in entities]
         self.since, self.keys, self.batch_size = since, keys, batch_size
@@ -143,7 +143,8 @@ class Reconciler:
         started = time.monotonic()
         reconciliation = Reconciliation.objects.create(started_by=self.started_by, scope={
             "entities": self.entities, "since": self.since.isoformat() if self.since else None,
-            "keys": list(self.keys) if self.keys else None, "batch_size": self.batch_size,
+            "keys": {e: [list(r) for r in ranges] for e, ranges in self.keys.items()} if self.keys else None,
+            "batch_size": self.batch_size,
             "legacy": self.source.identity()})
         try:
             for entity in self.entities:
@@ -172,8 +173,17 @@ class Reconciler:
     # -- 1 + 2: legacy-driven pass -------------------------------------------------------------
     def _compare_entity(self, reconciliation: Reconciliation, spec: EntitySpec) -> None:
         step = STEPS[spec.entity](self.source, self.loader, self.tz, self.since)
-        after, inclusive = (self.keys[0], True) if self.keys else ("", False)
-        upper = step.key_type(self.keys[1]) if self.keys else None
+        for key_range in (self.keys.get(spec.entity, []) if self.keys is not None else [None]):
+            self._compare_range(reconciliation, spec, step, key_range)
+        if self.full:
+            self._extras(reconciliation, spec, step)
+            if spec.line_model is not None:
+                orphans = self.source.orphan_lines(step.lines, step.table)
+                self.tally.count(spec.line_record, "rejected", len(orphans))
+
+    def _compare_range(self, reconciliation: Reconciliation, spec: EntitySpec, step, key_range) -> None:
+        after, inclusive = (key_range[0], True) if key_range else ("", False)
+        upper = step.key_type(key_range[1]) if key_range else None
         while True:
             batch = self.source.next_keys(step.table, after, step.key_type, self.batch_size, self.since, inclusive)
             if upper is not None:
@@ -186,11 +196,6 @@ class Reconciler:
             self.tally.flush()
             if self.on_batch:
                 self.on_batch(spec.entity, len(pairs))
-        if self.full:
-            self._extras(reconciliation, spec, step)
-            if spec.line_model is not None:
-                orphans = self.source.orphan_lines(step.lines, step.table)
-                self.tally.count(spec.line_record, "rejected", len(orphans))
 
     def _modern(self, spec: EntitySpec, keys: list) -> dict:
         names = [f for f in spec.fields if f not in PARENT_KEYS]

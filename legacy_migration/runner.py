@@ -72,6 +72,8 @@ class RunOptions:
     batch_size: int = 5000
     dry_run: bool = False
     legacy_alias: str = "legacy"
+    #: Only these legacy keys (of the one entity asked for): "re-migrate these records".
+    keys: tuple[str, ...] = ()
 
     def as_json(self) -> dict:
         data = asdict(self)
@@ -258,7 +260,7 @@ class Step:
     def process(self, item: WorkItem) -> ItemResult:
         if item.scope == "orphans":
             return self._orphans()
-        pairs = self.read(item.after_key, item.last_key)
+        pairs = self.read(item.after_key, item.last_key, inclusive=item.scope == "keys")
         result = ItemResult(read=len(pairs))
         for outcome, raw in pairs:
             self._record(result, outcome, raw)
@@ -452,6 +454,12 @@ class MigrationRunner:
         run.refresh_from_db()
 
     def _plan_entity(self, run: MigrationRun, entity: str, on_progress) -> None:
+        if self.options.keys:
+            # One item per chosen key, read inclusively: [key, key].
+            WorkItem.objects.bulk_create([
+                WorkItem(run=run, entity=entity, position=n, scope="keys", after_key=key, last_key=key, planned=1)
+                for n, key in enumerate(self.options.keys, start=1)])
+            return
         table = STEPS[entity].table
         items, after, count, position, planned = [], "", 0, 0, 0
         last = None

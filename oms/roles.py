@@ -15,6 +15,7 @@ VIEW_ALL = [
 
 MIGRATION_VIEW = [
     "legacy_migration.view_migrationrun", "legacy_migration.view_workitem", "legacy_migration.view_migrationissue",
+    "legacy_migration.view_reconciliation", "legacy_migration.view_discrepancy", "legacy_migration.view_controltotal",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -33,7 +34,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "invoices.add_payment",
     ],
     # Runs the legacy migration and reads everything it touches (legacy permissions come with it).
-    "Migration operators": VIEW_ALL + MIGRATION_VIEW + ["legacy_migration.run_migration"],
+    "Migration operators": VIEW_ALL + MIGRATION_VIEW + ["legacy_migration.run_migration",
+                                                        "legacy_migration.run_reconciliation"],
     # Reads everything, changes nothing.
     "Auditors": VIEW_ALL + MIGRATION_VIEW,
 }

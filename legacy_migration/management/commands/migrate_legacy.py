@@ -70,6 +70,9 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Do everything, then roll it back.")
         parser.add_argument("--workers", type=int, default=1,
                             help="Parallel worker processes sharing the run through PostgreSQL.")
+        parser.add_argument("--keys", default="",
+                            help="Only these legacy keys, comma-separated (with exactly one entity), e.g. "
+                                 "--entities orders --keys 1001,1002: re-migrate chosen records.")
         parser.add_argument("--pause", type=float, default=0.0,
                             help="Seconds to wait between batches, to spare a legacy server in business hours.")
         parser.add_argument("--restart", action="store_true", help="Start a new run instead of resuming.")
@@ -83,8 +86,11 @@ class Command(BaseCommand):
                                "set LEGACY_DATABASE_URL (see README).")
         if opts["batch_size"] < 1 or opts["workers"] < 1:
             raise CommandError("--batch-size and --workers must be at least 1.")
+        keys = tuple(k.strip() for k in opts["keys"].split(",") if k.strip())
+        if keys and len(opts["entities"]) != 1:
+            raise CommandError("--keys needs exactly one entity (--entities customers, orders or invoices).")
         options = RunOptions(entities=opts["entities"], since=opts["since"], batch_size=opts["batch_size"],
-                             dry_run=opts["dry_run"], legacy_alias=opts["legacy_database"])
+                             dry_run=opts["dry_run"], legacy_alias=opts["legacy_database"], keys=keys)
         runner = MigrationRunner(options, restart=opts["restart"], pause=opts["pause"])
         run, resumed = runner.start_or_resume()
         if not opts["json"]:

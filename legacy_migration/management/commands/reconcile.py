@@ -42,7 +42,8 @@ class Command(BaseCommand):
         if opts["legacy_database"] not in settings.DATABASES:
             raise CommandError(f"No legacy database configured as {opts['legacy_database']!r}: set LEGACY_DATABASE_URL.")
         done = [0]
-        reconciler = Reconciler(entities=opts["entities"], since=opts["since"], keys=opts["keys"],
+        reconciler = Reconciler(entities=opts["entities"], since=opts["since"],
+                                keys={e: [opts["keys"]] for e in opts["entities"]} if opts["keys"] else None,
                                 batch_size=opts["batch_size"], legacy_alias=opts["legacy_database"],
                                 on_batch=lambda entity, n: done.__setitem__(0, done[0] + n))
         progress = None
