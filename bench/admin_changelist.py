@@ -121,6 +121,7 @@ def main(argv: list[str]) -> int:
 
     client = logged_in_client()
     cases = build_cases()
+    load_at_start = os.getloadavg()
     for case in cases:
         measure(case, client, runs=args.runs, warmups=args.warmups, budget_s=args.case_budget)
         floor(case, runs=args.runs)
@@ -130,6 +131,7 @@ def main(argv: list[str]) -> int:
               + (f"; its SELECT run raw: {case.floor_ms:.0f} ms" if case.raw_order_by else ""), flush=True)
 
     report = build_report(args, load, cases)
+    report["machine"]["load_average_at_start"] = load_at_start
     print()
     print(markdown_table(cases))
     if not args.no_write:
@@ -421,7 +423,8 @@ def build_report(args, load: dict, cases: list[Case]) -> dict:
             {"name": c.name, "url": c.url, "note": c.note, "skipped": c.skipped or None,
              "median_ms": _round(c.median), "p95_ms": _round(c.p95), "min_ms": _round(min(c.runs_ms, default=None)),
              "queries": len(c.queries), "sql_ms": _round(c.sql_ms) if c.queries else None,
-             "floor_ms": _round(c.floor_ms), "page_keys_only_ms": _round(c.keys_ms), "runs_ms": [round(ms, 1) for ms in c.runs_ms],
+             "floor_ms": _round(c.floor_ms), "page_keys_only_ms": _round(c.keys_ms),
+             "runs_ms": [round(ms, 1) for ms in c.runs_ms],
              "slowest_queries": [{"ms": round(q["ms"], 1), "sql": q["sql"][:2000]}
                                  for q in sorted(c.queries, key=lambda q: -q["ms"])[:3]],
              "explain": c.explains}
@@ -457,7 +460,8 @@ def markdown_report(report: dict, cases: list[Case]) -> str:
     m, d = report["machine"], report["dataset"]
     counts = ", ".join(f"{n:,} {table.split('_', 1)[1]}" for table, n in d["counts"].items())
     slow = [c for c in cases if c.explains]
-    load = " / ".join(f"{x:.2f}" for x in m["load_average_at_end"] or ())
+    load = " → ".join(" / ".join(f"{x:.2f}" for x in m[key] or ())
+                      for key in ("load_average_at_start", "load_average_at_end"))
     out = [
         "# Admin changelists at scale",
         "",
@@ -465,14 +469,15 @@ def markdown_report(report: dict, cases: list[Case]) -> str:
         "",
         f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gb']} GB RAM; {m['postgresql']} "
         f"({', '.join(f'{k}={v}' for k, v in m['postgresql_settings'].items())}); Python {m['python']}, "
-        f"Django {m['django']}. Load average at the end: {load}. The machine is shared, "
+        f"Django {m['django']}. Load average (1/5/15 min) at start → end: {load}. The machine is shared, "
         "so single figures move; the medians are what to compare.",
         f"- Data: {counts} (database `{report['database']}`, "
         + ("reused" if d.get("reused") else f"loaded in {d['seconds']:.0f}s") + ").",
         f"- Method: {report['method']['client']}; settings `{report['settings']['module']}`, DEBUG off, "
         f"cache {report['settings']['cache'].rsplit('.', 1)[-1]}. {report['method']['warmups']} warm-ups then "
         f"{report['method']['runs']} timed renders per case (a case slower than the "
-        f"{report['method']['case_budget_s']:.0f} s budget stops after {MIN_RUNS}); the query count comes from one more render with "
+        f"{report['method']['case_budget_s']:.0f} s budget stops after {MIN_RUNS}); the query count comes from one "
+        "more render with "
         "every statement recorded. The floor is the page's own SELECT (the rows shown) run raw; 'keys only' "
         "is that SELECT fetching the primary keys alone (the cost of finding the page's rows, without "
         "computing their columns).",

@@ -167,7 +167,7 @@ def _drop_indexes_and_keys(conn: psycopg.Connection) -> list[str]:
     recreate = [indexdef for _, _, indexdef in indexes]
     recreate += [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
                  for table, name, kind, definition in sorted(constraints, key=lambda c: c[2] == "f")]
-    for table, name, kind, _ in sorted(constraints, key=lambda c: c[2] != "f"):  # foreign keys first
+    for table, name, _, _ in sorted(constraints, key=lambda c: c[2] != "f"):  # foreign keys first
         conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
     for _, name, _ in indexes:
         conn.execute(f'DROP INDEX "{name}"')

@@ -98,6 +98,10 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # JIT compilation pays off for long analytical queries, not for an order desk's short ones:
+    # measured on the 1M-order changelist, it added ~0.7 s to a deep page.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # WAL + a busy timeout let the demo server and a management command share the file.

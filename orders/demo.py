@@ -38,7 +38,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from invoices import services as invoice_services
-from invoices.models import Invoice, InvoiceKind, InvoiceStatus, InvoiceStatusEvent, Payment
+from invoices.models import Invoice, InvoiceStatus, InvoiceStatusEvent, Payment
 from oms.money import ZERO, line_amount, round_amount
 from orders import services as order_services
 from orders.models import Customer, CustomerStatus, NumberSequence, Order, OrderStatus, OrderStatusEvent
