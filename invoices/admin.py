@@ -43,6 +43,7 @@ from oms.admin_tools import (
     change_link,
     matching_keys,
     money,
+    narrowed_to_matches,
     object_step_view,
     outcome_message,
     refusal_of,
@@ -75,11 +76,11 @@ INVOICE_STEPS = {
              question="Issue this invoice? It gets its number and can no longer be edited."),
         Step("void", "Void", "Voided", "invoices.void_invoice",
              lambda invoice, *, by, reason="": services.invoice_void(invoice=invoice, by=by, reason=reason),
-             reason="required", question="Void these invoices? Their numbers stay used; say why."),
+             reason="required", question="Void this invoice? Its number stays used; say why."),
         Step("credit", "Credit in full", "Credited", "invoices.credit_invoice",
              lambda invoice, *, by, reason="": services.credit_note_create(invoice=invoice, by=by, reason=reason),
              reason="required",
-             question="Raise a credit note for everything still creditable on these invoices? Say why."),
+             question="Raise a credit note for everything still creditable on this invoice? Say why."),
     )
 }
 
@@ -217,6 +218,7 @@ def _line_inputs(formset) -> list[services.InvoiceLineInput]:
 
 @admin.register(Invoice)
 class InvoiceAdmin(ServiceBackedAdmin, LargeTableAdmin, CsvExportAdmin):
+    view_on_site = False  # get_absolute_url is this very admin page
     list_display = ("display_number", "kind_display", "status_badge", "customer_link", "order_link", "invoiced_at",
                     "due_at", "total_display", "balance_display", "currency")
     list_display_links = ("display_number",)
@@ -227,7 +229,7 @@ class InvoiceAdmin(ServiceBackedAdmin, LargeTableAdmin, CsvExportAdmin):
     list_defer = ("notes", "reason", "void_reason", "order__notes", "credited_invoice__notes",
                   "credited_invoice__reason", "credited_invoice__void_reason")
     # created_at, not invoiced_at: it is the indexed column the list is ordered by, so the date
-    # hierarchy's Min/Max are two index probes (invoiced_at has no index: a scan of every invoice).
+    # hierarchy's first and last dates are two index probes (invoiced_at has no index: a full scan).
     date_hierarchy = "created_at"
     search_fields = ("number",)  # shows the search box; the search itself is get_search_results
     search_help_text = ("Start of the invoice, legacy INV_NO or order number, part of the customer's code, name "
@@ -257,15 +259,19 @@ class InvoiceAdmin(ServiceBackedAdmin, LargeTableAdmin, CsvExportAdmin):
         Index lookups ORed into one bitmap scan, as for orders (OrderAdmin.get_search_results).
         The legacy ORD_NO has no index: a number typed alone scans the invoices (~0.2 s a million).
         """
-        for term in search_terms(search_term):
+        terms = search_terms(search_term)
+        if not terms:
+            return queryset, False
+        searched = queryset
+        for term in terms:
             upper = term.upper()
             match = (Q(number__startswith=upper) | Q(legacy_id__startswith=term) | Q(legacy_id__startswith=upper)
                      | Q(customer_id__in=matching_keys(customers_matching(term)))
                      | Q(order_id__in=matching_keys(Order.objects.filter(number__startswith=upper))))
             if term.isdigit() and int(term) <= INT_MAX:
                 match |= Q(legacy_order_number=int(term))
-            queryset = queryset.filter(match)
-        return queryset, False
+            searched = searched.filter(match)
+        return narrowed_to_matches(queryset, searched), False
 
     @admin.display(description="number", ordering="number")
     def display_number(self, invoice):

@@ -169,6 +169,9 @@ class Invoice(models.Model):
             models.Index(fields=["-created_at", "-id"], name="invoice_created_desc_idx"),
             models.Index(fields=["status", "due_at"], name="invoice_status_due_idx"),
             models.Index(fields=["customer", "-created_at"], name="invoice_customer_idx"),
+            # The admin's date drill-down and the API's date filters; the search by legacy ORD_NO.
+            models.Index(fields=["-invoiced_at", "-id"], name="invoice_invoiced_desc_idx"),
+            models.Index(fields=["legacy_order_number"], name="invoice_legacy_order_idx"),
         ]
 
     def __str__(self) -> str:

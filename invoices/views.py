@@ -33,17 +33,18 @@ DEFAULT_ISSUER = {
 @cache
 def pdf_renderer():
     """WeasyPrint's HTML class, or None where it (or the Pango library it needs) is not installed."""
+    # WeasyPrint and fontTools log every rendering step at INFO (from the import on): a dozen
+    # lines per invoice printed. Their warnings still come through.
+    for name in ("weasyprint", "weasyprint.progress", "fontTools"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
             # A notice that a future WeasyPrint will need the HarfBuzz-Subset system library: a
-            # matter for the server's packages, not for this code, and not worth a warning per import.
+            # matter for the server's packages (libharfbuzz-subset), not for this code.
             warnings.simplefilter("ignore", DeprecationWarning)
             from weasyprint import HTML
     except (ImportError, OSError):
         return None
-    # WeasyPrint and fontTools log every rendering step at INFO: a dozen lines per invoice printed.
-    for name in ("weasyprint", "fontTools"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     return HTML
 
 

@@ -262,6 +262,15 @@ X_FRAME_OPTIONS = "SAMEORIGIN"  # the printable invoice is previewed in a same-o
 # ---------------------------------------------------------------------------------------------
 # Invoices are due this many days after issue unless a due date is given.
 INVOICE_PAYMENT_TERMS_DAYS = env.int("INVOICE_PAYMENT_TERMS_DAYS", default=30)
+# Who issues the invoices, as printed on them (address lines separated by "|").
+INVOICE_ISSUER = {
+    "name": env.str("INVOICE_ISSUER_NAME", default="Order Management System"),
+    "address_lines": [line for line in env.str("INVOICE_ISSUER_ADDRESS", default="").split("|") if line.strip()],
+    "email": env.str("INVOICE_ISSUER_EMAIL", default=""),
+    "phone": env.str("INVOICE_ISSUER_PHONE", default=""),
+    "tax_id": env.str("INVOICE_ISSUER_TAX_ID", default=""),
+    "paper": env.str("INVOICE_PAPER", default="letter"),
+}
 # Rows per admin changelist page for the big tables.
 ADMIN_LIST_PER_PAGE = env.int("ADMIN_LIST_PER_PAGE", default=50)
 

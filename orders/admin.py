@@ -30,6 +30,7 @@ from oms.admin_tools import (
     change_link,
     matching_keys,
     money,
+    narrowed_to_matches,
     object_step_view,
     outcome_message,
     refusal_of,
@@ -103,7 +104,7 @@ ORDER_STEPS = {
         Step("release", "Release", "Released", TRANSITION_PERMISSION, _order_service(services.order_release),
              reason="optional", question="Release this order? It goes back to the status it was held from."),
         Step("cancel", "Cancel", "Cancelled", TRANSITION_PERMISSION, _order_service(services.order_cancel),
-             reason="required", question="Cancel these orders? Cancelling is final; say why."),
+             reason="required", question="Cancel this order? Cancelling is final; say why."),
         Step("invoice", "Create invoice", "Drafted invoices for", INVOICE_PERMISSION, _draft_invoice,
              question="Draft the invoice of this order? It can be checked before it is issued."),
     )
@@ -145,7 +146,7 @@ def _invoice_numbers(invoices) -> str:
 # ---------------------------------------------------------------------------------------------
 class SharedEmailFilter(admin.SimpleListFilter):
     title = "billing email"
-    parameter_name = "email"
+    parameter_name = "shared_email"
 
     def lookups(self, request, model_admin):
         return [("shared", "Shared with another customer")]
@@ -156,6 +157,7 @@ class SharedEmailFilter(admin.SimpleListFilter):
 
 @admin.register(Customer)
 class CustomerAdmin(ServiceBackedAdmin, LargeTableAdmin, CsvExportAdmin):
+    view_on_site = False  # get_absolute_url is this very admin page
     list_display = ("code", "name", "email", "city", "country", "status", "credit_limit_display", "orders_link",
                     "invoices_link")
     list_display_links = ("code", "name")
@@ -374,13 +376,14 @@ def _line_inputs(formset) -> list[services.OrderLineInput]:
 
 @admin.register(Order)
 class OrderAdmin(ServiceBackedAdmin, LargeTableAdmin, CsvExportAdmin):
+    view_on_site = False  # get_absolute_url is this very admin page
     list_display = ("number", "ordered_at", "customer_link", "status_badge", "po_number", "total_display",
                     "currency", "invoice_link")
     list_display_links = ("number",)
     list_filter = ("status", BillingFilter, "currency", selected_record_filter("customer", "customer"))
     list_select_related = ("customer",)
     list_defer = ("notes",)
-    # The Min/Max of the date hierarchy use the ordered_at index; see FastChangeList.
+    # The date hierarchy's first and last dates come from the ordered_at index; see FastChangeList.
     date_hierarchy = "ordered_at"
     search_fields = ("number",)  # shows the search box; the search itself is get_search_results
     search_help_text = ("Start of the order or PO number, legacy ORD_NO, part of the customer's code, name or "
@@ -422,7 +425,11 @@ class OrderAdmin(ServiceBackedAdmin, LargeTableAdmin, CsvExportAdmin):
         table, ~0.7 s per query and a list page runs three; this takes milliseconds. No join, so no
         duplicate rows and no DISTINCT. Partial matches inside numbers need trigram indexes.
         """
-        for term in search_terms(search_term):
+        terms = search_terms(search_term)
+        if not terms:
+            return queryset, False
+        searched = queryset
+        for term in terms:
             upper = term.upper()
             match = (Q(number__startswith=upper)
                      | Q(po_number__startswith=term) | Q(po_number__startswith=upper)
@@ -431,8 +438,8 @@ class OrderAdmin(ServiceBackedAdmin, LargeTableAdmin, CsvExportAdmin):
                      | Q(pk__in=matching_keys(OrderLine.objects.filter(sku=upper), "order_id")))
             if term.isdigit() and int(term) <= INT_MAX:
                 match |= Q(legacy_id=int(term))
-            queryset = queryset.filter(match)
-        return queryset, False
+            searched = searched.filter(match)
+        return narrowed_to_matches(queryset, searched), False
 
     @admin.display(description="customer")
     def customer_link(self, order):

@@ -97,14 +97,21 @@ def test_editing_a_drafts_lines_and_discount_recomputes_its_totals(bill, client_
     assert (invoice.discount, invoice.net, invoice.total) == (Decimal("2.50"), Decimal("27.50"), Decimal("27.50"))
 
 
-def test_an_issued_invoice_is_read_only_and_cannot_be_posted(bill, client_for):
+def test_an_issued_invoice_is_read_only_and_a_stale_draft_page_cannot_change_it(bill, client_for):
     client = client_for(bill)
-    invoice = make_issued_invoice()
+    invoice = draft_invoice()
+    stale = client.get(invoice_url(invoice))  # drawn while a draft
+    invoice = services.invoice_issue(invoice=invoice)
     page = client.get(invoice_url(invoice))
     assert page.status_code == 200
     html = page.content.decode()
     assert 'name="tax"' not in html and 'name="lines-0-quantity"' not in html
-    assert client.post(invoice_url(invoice), {"tax": "0"}).status_code == 403
+    response = client.post(invoice_url(invoice), form_data(stale, "invoice_form", tax="99.00"))
+    assert response.status_code == 302
+    assert messages_of(response) == [f"Invoice {invoice.number} is issued now and can no longer be edited here; "
+                                     "your changes were not saved."]
+    invoice.refresh_from_db()
+    assert invoice.tax == Decimal("0.00")
 
 
 def test_an_order_invoice_bills_the_orders_customer(bill, client_for):
@@ -144,7 +151,7 @@ def test_void_asks_for_a_reason_and_refuses_a_paid_invoice(bill, client_for):
     unpaid, paid = make_issued_invoice(), make_issued_invoice()
     services.invoice_record_payment(invoice=paid, amount=Decimal("1.00"))
     page = action(client, INVOICES, "void", [unpaid, paid])
-    assert page.status_code == 200 and "Void these invoices?" in text_of(page)
+    assert page.status_code == 200 and "Void the 2 invoices below?" in text_of(page)
     assert not Invoice.objects.filter(status=InvoiceStatus.VOID).exists()
     response = client.post(INVOICES, form_data(page, "oms-action-form", reason="Billed the wrong customer"))
     [message] = messages_of(response)

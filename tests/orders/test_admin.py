@@ -12,13 +12,12 @@ import re
 from decimal import Decimal
 from html.parser import HTMLParser
 
-import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from invoices.models import Invoice
-from orders.models import Customer, NumberSequence, Order, OrderStatus
 from orders import services
+from orders.models import Customer, NumberSequence, Order, OrderStatus
 from tests.factories import CustomerFactory, line, make_confirmed_order, make_order
 
 # ---------------------------------------------------------------------------------------------
@@ -286,14 +285,20 @@ def test_delivery_details_of_a_confirmed_order_can_still_change(sam, client_for)
     assert (order.ship_name, order.po_number, order.total) == ("Dock 4", "PO-NEW", Decimal("25.50"))
 
 
-def test_a_shipped_order_is_read_only_and_cannot_be_posted(sam, client_for):
+def test_a_shipped_order_is_read_only_and_a_stale_save_is_turned_away_with_a_message(sam, client_for):
     client = client_for(sam)
     order = make_confirmed_order()
+    stale = client.get(order_url(order))  # drawn while still editable
     services.order_start_processing(order=order)
     services.order_ship(order=order)
     page = client.get(order_url(order))
     assert page.status_code == 200 and 'name="ship_name"' not in page.content.decode()
-    assert client.post(order_url(order), {"ship_name": "x"}).status_code == 403
+    response = client.post(order_url(order), form_data(stale, "order_form", ship_name="Too late"))
+    assert response.status_code == 302 and response["Location"] == order_url(order)
+    assert messages_of(response) == [f"Order {order.number} is shipped now and can no longer be edited here; "
+                                     "your changes were not saved."]
+    order.refresh_from_db()
+    assert order.ship_name == ""
 
 
 def test_billing_can_read_orders_but_not_change_them(bill, client_for):
@@ -416,7 +421,7 @@ def test_cancel_asks_for_a_reason_on_an_intermediate_page_first(sam, client_for)
     orders = [make_order(), make_order()]
     page = action(client, ORDERS, "cancel", orders)
     assert page.status_code == 200
-    assert "Cancel these orders?" in text_of(page) and all(o.number in text_of(page) for o in orders)
+    assert "Cancel the 2 orders below?" in text_of(page) and all(o.number in text_of(page) for o in orders)
     assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.PENDING}
 
     data = form_data(page, "oms-action-form", reason="")
@@ -583,3 +588,39 @@ def test_the_date_hierarchy_offers_every_year_between_the_first_and_last_order(a
     in_2024 = client.get(ORDERS, {"ordered_at__year": "2024"})
     assert [o.ordered_at.year for o in in_2024.context["cl"].result_list] == [2024]
     assert [c["title"] for c in in_2024.context["cl"].date_hierarchy_links["choices"]] == ["March 2024"]
+    empty_2025 = client.get(ORDERS, {"ordered_at__year": "2025"}).context["cl"].date_hierarchy_links
+    assert empty_2025["choices"] == [] and empty_2025["back"]["title"] == "All dates"
+
+
+def test_cancel_with_select_all_cancels_every_order_of_the_filtered_list(sam, client_for):
+    client = client_for(sam)
+    customer = CustomerFactory()
+    theirs = [make_order(customer=customer) for _ in range(3)]
+    other = make_order()
+    filtered = f"{ORDERS}?customer__id__exact={customer.pk}"
+    # "Select all" posts the ticked rows of the page plus select_across=1.
+    page = action(client, filtered, "cancel", theirs[:1], select_across="1")
+    assert "Cancel the 3 orders below?" in text_of(page)
+    done = client.post(filtered, form_data(page, "oms-action-form", reason="Account closed"))
+    assert messages_of(done) == ["Cancelled 3 orders."]
+    assert set(Order.objects.filter(customer=customer).values_list("status", flat=True)) == {OrderStatus.CANCELLED}
+    other.refresh_from_db()
+    assert other.status == OrderStatus.PENDING
+
+
+def test_customer_page_shows_what_the_customer_still_owes(bill, client_for):
+    from invoices.services import invoice_create_for_order, invoice_issue, invoice_record_payment
+
+    customer = CustomerFactory()
+    invoice = invoice_issue(invoice=invoice_create_for_order(order=make_confirmed_order(customer=customer)))
+    invoice_record_payment(invoice=invoice, amount=Decimal("5.50"))
+    text = text_of(client_for(bill).get(reverse("admin:orders_customer_change", args=[customer.pk])))
+    assert "Outstanding: 20.00 USD on 1 invoice(s)" in text
+
+
+def test_customers_sharing_a_billing_mailbox_can_be_listed(alice, client_for):
+    first = CustomerFactory(email="ap@shared.example.com")
+    second = CustomerFactory(email="ap@shared.example.com")
+    CustomerFactory()
+    listing = client_for(alice).get(CUSTOMERS, {"shared_email": "shared"})
+    assert {c.pk for c in listing.context["cl"].result_list} == {first.pk, second.pk}
