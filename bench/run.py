@@ -13,6 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = {
     "admin_changelist": "bench.admin_changelist",
+    "migrate_legacy": "bench.migrate_legacy",
+    "api": "bench.api_bench",
 }
 
 

@@ -172,6 +172,8 @@ class Invoice(models.Model):
             # The admin's date drill-down and the API's date filters; the search by legacy ORD_NO.
             models.Index(fields=["-invoiced_at", "-id"], name="invoice_invoiced_desc_idx"),
             models.Index(fields=["legacy_order_number"], name="invoice_legacy_order_idx"),
+            models.Index(fields=["updated_at", "id"], name="invoice_updated_idx"),
+            models.Index(fields=["number"], name="invoice_number_prefix_idx", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:

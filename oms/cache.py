@@ -19,17 +19,22 @@ How it stays correct:
    one caller probes Redis again. Bumps that could not reach Redis are remembered and replayed
    when it answers again, before any value is read from it; a process that missed more than
    CACHE_PENDING_LIMIT of them bumps the whole namespace instead.
+4. One round trip per request. `prefetch` reads in one Lua script everything an API request
+   will want from Redis — its caller's principal, its rate counter, its cached answer — and
+   `fetch` / `count` use those results instead of asking again (oms/api/views.py).
 
 Without REDIS_URL (the embedded demo) the local layer is the only one, with the normal TTL.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import caches
@@ -39,7 +44,7 @@ from django.db import transaction
 log = logging.getLogger("oms.cache")
 
 #: The kinds of records the API caches. A write to one bumps that record's token and the kind's.
-KINDS = ("order", "invoice", "customer")
+KINDS = ("order", "invoice", "customer", "principal")
 NAMESPACE_KEY = "ns"
 REDIS_ALIAS = "hot"
 
@@ -158,10 +163,11 @@ class HotCache:
     # Tokens
     # -----------------------------------------------------------------------------------------
     @staticmethod
-    def _new_token() -> str:
-        return secrets.token_hex(6)
+    def _new_token() -> int:
+        # An int: django-redis stores it as plain digits, which the lookup script can splice into a key.
+        return secrets.randbits(62)
 
-    def _tokens(self, layer, keys: list[str], ttl: float) -> list[str]:
+    def _tokens(self, layer, keys: list[str], ttl: float) -> list[int]:
         """Current tokens of `keys`, creating any that are missing (first writer wins)."""
         found = layer.get_many(keys)
         tokens = []
@@ -181,13 +187,20 @@ class HotCache:
     # Reads
     # -----------------------------------------------------------------------------------------
     def fetch(self, *, kind: str, ident: str | int | None, key: str, build: Callable[[], bytes],
-              ttl: float | None = None, refresh: bool = False) -> tuple[bytes, bool]:
+              ttl: float | None = None, refresh: bool = False,
+              prefetched: Prefetched | None = None) -> tuple[bytes, bool]:
         """Return (value, was_cached) for `key`, building and storing it on a miss.
 
         ident is the record's primary key for a detail (its token changes on every write to it),
         or None for a list (the kind's token changes on every write to any record of the kind).
         refresh skips the cached value (Cache-Control: no-cache) but still stores the new one.
+        prefetched: what prefetch() already read for this request (saves the round trip).
         """
+        found = prefetched.values.get((kind, ident, key)) if prefetched is not None else None
+        if found is not None and not refresh:
+            served = self._serve_prefetched(found, kind, key, build, ttl)
+            if served is not None:
+                return served
         ttl = settings.CACHE_TTL if ttl is None else ttl
         built: list[bytes] = []
 
@@ -204,13 +217,81 @@ class HotCache:
             redis = self._redis()
             if redis is not None:
                 try:
-                    return self._fetch_from(redis, kind, ident, key, build_once, ttl, self._token_ttl(), refresh)
+                    return self._fetch_from_redis(redis, kind, ident, key, build_once, ttl, refresh)
                 except _errors() as exc:
                     self._failed(exc)
             local_ttl = min(ttl, self._local_ttl())
             return self._fetch_from(self.local, kind, ident, key, build_once, local_ttl, local_ttl, refresh)
         except _BuildFailed as failure:
             raise failure.original from None
+
+    def _fetch_from_redis(self, redis, kind, ident, key, build, ttl, refresh) -> tuple[bytes, bool]:
+        """The same as _fetch_from, in one round trip when the tokens exist (the usual case)."""
+        token_key = self._token_key(kind, ident)
+        namespace, record, raw = _run_script(
+            redis.client.get_client(write=True), _LOOKUP,
+            _UNIT.join([redis.make_key(NAMESPACE_KEY), redis.make_key(token_key), redis.make_key("v:"),
+                        f":{kind}:", f":{key}", str(int(refresh))]))
+        if not _is_token(namespace) or not _is_token(record):  # a first read, or an evicted token
+            # Anything but digits (say, a token of an older format) is dropped and made anew.
+            redis.delete_many([k for k, t in ((NAMESPACE_KEY, namespace), (token_key, record))
+                               if t is not None and not _is_token(t)])
+            namespace, record = self._tokens(redis, [NAMESPACE_KEY, token_key], self._token_ttl())
+            raw = None
+        elif raw is not None:
+            return redis.client.decode(raw), True
+        value_key = f"v:{int(namespace)}:{kind}:{int(record)}:{key}"
+        value = build()
+        redis.set(value_key, value, ttl)
+        return value, False
+
+    def _serve_prefetched(self, found, kind, key, build, ttl) -> tuple[bytes, bool] | None:
+        namespace, record, raw = found
+        if not _is_token(namespace) or not _is_token(record):
+            return None  # the ordinary path makes the tokens
+        redis = caches[REDIS_ALIAS]
+        if raw is not None:
+            return redis.client.decode(raw), True
+        value = build()
+        try:
+            redis.set(f"v:{int(namespace)}:{kind}:{int(record)}:{key}", value,
+                      settings.CACHE_TTL if ttl is None else ttl)
+        except _errors() as exc:
+            self._failed(exc)  # the answer is still good; it just is not stored
+        return value, False
+
+    def prefetch(self, *, values: Sequence[tuple[str, int | None, str]] = (),
+                 counters: Sequence[tuple[str, int]] = ()) -> Prefetched | None:
+        """Read several cached values and count several counters in ONE round trip.
+
+        A request needs its caller's principal, a hit on its rate counter and, for a detail or
+        a first list page, its answer: three round trips done one after the other, or this one.
+        None when Redis is not there (callers then take the ordinary paths, local layer included).
+        """
+        redis = self._redis()
+        if redis is None:
+            return None
+        try:
+            make_key = redis.make_key
+            parts = [str(len(values)), str(len(counters)), make_key("v:"), make_key(NAMESPACE_KEY)]
+            for kind, ident, key in values:
+                parts += [make_key(self._token_key(kind, ident)), f":{kind}:", f":{key}"]
+            for key, window in counters:
+                parts += [make_key(f"c:{key}"), str(window)]
+            # One argument, not one per key: each argument costs redis-py as much as the Redis work.
+            reply = _run_script(redis.client.get_client(write=True), _PREFETCH, _UNIT.join(parts))
+        except _errors() as exc:
+            self._failed(exc)
+            return None
+        namespace, result = reply[0], Prefetched()
+        for position, spec in enumerate(values):
+            record, raw = reply[1 + 2 * position], reply[2 + 2 * position]
+            result.values[spec] = (namespace, record, raw)
+        offset = 1 + 2 * len(values)
+        for position, (key, _) in enumerate(counters):
+            hits, ttl_ms = reply[offset + 2 * position], reply[offset + 2 * position + 1]
+            result.counters[key] = (int(hits), max(int(ttl_ms), 0) / 1000)
+        return result
 
     def _fetch_from(self, layer, kind, ident, key, build, ttl, token_ttl, refresh) -> tuple[bytes, bool]:
         namespace, record = self._tokens(layer, [NAMESPACE_KEY, self._token_key(kind, ident)], token_ttl)
@@ -276,11 +357,13 @@ class HotCache:
     # -----------------------------------------------------------------------------------------
     # Counters (throttling)
     # -----------------------------------------------------------------------------------------
-    def count(self, key: str, window: int) -> tuple[int, float]:
+    def count(self, key: str, window: int, prefetched: Prefetched | None = None) -> tuple[int, float]:
         """Add one to a counter that lives `window` seconds from its first hit.
 
         Returns (hits so far, seconds until the counter starts again).
         """
+        if prefetched is not None and key in prefetched.counters:
+            return prefetched.counters[key]
         redis = self._redis()
         if redis is not None:
             try:
@@ -322,6 +405,81 @@ class HotCache:
             self._pending.clear()
             self._pending_overflow = False
         self.local.clear()
+
+
+@dataclass
+class Prefetched:
+    """What HotCache.prefetch found: per (kind, ident, key) the two tokens and the value; per counter its count."""
+
+    values: dict = field(default_factory=dict)
+    counters: dict = field(default_factory=dict)
+
+
+#: prefetch(): the namespace token; per value, its record token and the value both address; per
+#: counter, SET NX EX + INCR + PTTL (the window starts at the first hit, never without expiry).
+_PREFETCH = r"""
+local a = {}
+for part in string.gmatch(ARGV[1], '[^\31]+') do a[#a + 1] = part end
+local values, counters, prefix = tonumber(a[1]), tonumber(a[2]), a[3]
+local namespace = redis.call('GET', a[4])
+local out = {namespace or false}
+local i = 5
+for _ = 1, values do
+  local record = redis.call('GET', a[i])
+  local value = false
+  if namespace and record then
+    value = redis.call('GET', prefix .. namespace .. a[i + 1] .. record .. a[i + 2])
+  end
+  out[#out + 1] = record or false
+  out[#out + 1] = value
+  i = i + 3
+end
+for _ = 1, counters do
+  redis.call('SET', a[i], 0, 'EX', a[i + 1], 'NX')
+  out[#out + 1] = redis.call('INCR', a[i])
+  out[#out + 1] = redis.call('PTTL', a[i])
+  i = i + 2
+end
+return out
+"""
+
+#: Reads the namespace token, the record's token and the value they address, in one round trip.
+#: Argument: namespace key, token key, value-key prefix, ":kind:", ":key", refresh (1/0).
+_LOOKUP = r"""
+local a = {}
+for part in string.gmatch(ARGV[1], '[^\31]+') do a[#a + 1] = part end
+local namespace = redis.call('GET', a[1])
+local record = redis.call('GET', a[2])
+if not namespace or not record or a[6] == '1' then
+  return {namespace or false, record or false, false}
+end
+return {namespace, record, redis.call('GET', a[3] .. namespace .. a[4] .. record .. a[5])}
+"""
+#: The scripts take one argument: their key names and values joined by this (never in a key).
+#: Key names built inside a script are not declared in KEYS: fine on one Redis server or a
+#: primary with replicas, not on Redis Cluster.
+_UNIT = "\x1f"
+
+
+_SCRIPT_SHAS: dict[str, str] = {}
+
+
+def _run_script(client, script: str, *args):
+    """EVALSHA, loading the script on first use (or after a Redis restart forgot it)."""
+    from redis.exceptions import NoScriptError
+
+    sha = _SCRIPT_SHAS.get(script)
+    if sha is None:
+        sha = _SCRIPT_SHAS[script] = hashlib.sha1(script.encode()).hexdigest()  # noqa: S324 - Redis's script id
+    try:
+        return client.execute_command("EVALSHA", sha, 0, *args)
+    except NoScriptError:
+        client.script_load(script)
+        return client.execute_command("EVALSHA", sha, 0, *args)
+
+
+def _is_token(raw) -> bool:
+    return isinstance(raw, bytes) and raw.isdigit()
 
 
 class _BuildFailed(Exception):

@@ -232,6 +232,12 @@ class Order(models.Model):
             models.Index(fields=["-ordered_at", "-id"], name="order_ordered_desc_idx"),
             models.Index(fields=["customer", "-ordered_at"], name="order_customer_date_idx"),
             models.Index(fields=["status", "-ordered_at"], name="order_status_date_idx"),
+            # The API's "updated since" feed walks (updated_at, id) with a cursor.
+            models.Index(fields=["updated_at", "id"], name="order_updated_idx"),
+            # Prefix search ("SO2026-00", "PO-7") with LIKE 'x%': a plain B-tree cannot serve LIKE
+            # under a non-C collation; the pattern operator class can (ignored off PostgreSQL).
+            models.Index(fields=["number"], name="order_number_prefix_idx", opclasses=["varchar_pattern_ops"]),
+            models.Index(fields=["po_number"], name="order_po_prefix_idx", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,8 @@ class ErrorItemSerializer(serializers.Serializer):
         "code": "illegal_transition", "field": "status",
         "detail": "Order SO2025-000042 is Shipped; it cannot become Cancelled. Allowed next: Delivered.",
         "errors": [{"field": "status", "code": "illegal_transition",
-                    "detail": "Order SO2025-000042 is Shipped; it cannot become Cancelled. Allowed next: Delivered."}]}),
+                    "detail": "Order SO2025-000042 is Shipped; it cannot become Cancelled. "
+                              "Allowed next: Delivered."}]}),
     OpenApiExample("Throttled", status_codes=["429"], value={
         "code": "throttled", "field": None, "detail": "Request was throttled. Expected available in 12 seconds.",
         "errors": [{"field": None, "code": "throttled",

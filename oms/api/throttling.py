@@ -1,9 +1,9 @@
 """Rate limits per user and per anonymous address, answered with 429 and Retry-After.
 
-Windows that start at a caller's first request, counted with one atomic INCR in Redis (through oms.cache, so a dead Redis means
-per-process counting, not no limit and not an error). DRF's own throttles keep a list of
-timestamps per caller and rewrite it on every request: a race between workers, and ~1 000
-pickled floats per request at the rates integrators need.
+Windows that start at a caller's first request, counted with one atomic INCR in Redis (through
+oms.cache, so a dead Redis means per-process counting, not no limit and not an error). DRF's own
+throttles keep a list of timestamps per caller and rewrite it on every request: a race between
+workers, and ~1 000 pickled floats per request at the rates integrators need.
 """
 
 from __future__ import annotations
@@ -36,11 +36,20 @@ class WindowThrottle(BaseThrottle):
         """Who is counted, or None when this throttle does not apply to the request."""
         raise NotImplementedError
 
+    def counter(self, ident: str) -> tuple[str, int]:
+        """The cache counter (key, window) this throttle counts `ident` on."""
+        return f"throttle:{self.scope}:{ident}", self.window
+
+    def counter_for_user(self, user_id: int) -> tuple[str, int] | None:
+        """The counter a request by this user will hit, for oms.api.views to prefetch; None if none."""
+        return None
+
     def allow_request(self, request, view) -> bool:
         ident = self.ident(request)
         if ident is None:
             return True
-        hits, self._wait = hot_cache.count(f"throttle:{self.scope}:{ident}", self.window)
+        key, window = self.counter(ident)
+        hits, self._wait = hot_cache.count(key, window, prefetched=getattr(request, "oms_prefetch", None))
         return hits <= self.limit
 
     def wait(self) -> float:
@@ -55,6 +64,9 @@ class UserThrottle(WindowThrottle):
     def ident(self, request):
         user = request.user
         return str(user.pk) if user and user.is_authenticated else None
+
+    def counter_for_user(self, user_id: int) -> tuple[str, int] | None:
+        return self.counter(str(user_id))
 
 
 class AnonThrottle(WindowThrottle):

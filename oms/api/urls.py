@@ -4,7 +4,7 @@ from django.urls import path, re_path
 from rest_framework import permissions, routers
 
 from invoices.api.views import InvoiceStatusEventViewSet, InvoiceViewSet, OrderInvoiceViewSet
-from oms.api.auth import TokenObtainView, TokenRefreshView
+from oms.api.tokens import TokenObtainView, TokenRefreshView
 from oms.api.views import ID_REGEX
 from orders.api.views import (
     CustomerOrderViewSet,

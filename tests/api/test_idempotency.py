@@ -117,3 +117,26 @@ def test_concurrent_duplicates_create_one_order(api, sam):
     assert {status for status, _ in results} == {201}
     assert len({order_id for _, order_id in results}) == 1
     assert Order.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_expired_keys_are_purged_and_start_over(api, sam, settings):
+    import datetime as dt
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    customer = CustomerFactory()
+    client = api(sam)
+    client.post("/api/v1/orders/", _new_order(customer), format="json", HTTP_IDEMPOTENCY_KEY="old")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - dt.timedelta(hours=settings.API_IDEMPOTENCY_HOURS + 1))
+    # An expired key is a new request: it acts again.
+    assert client.post("/api/v1/orders/", _new_order(customer), format="json",
+                       HTTP_IDEMPOTENCY_KEY="old").status_code == 201
+    assert Order.objects.count() == 2
+    IdempotencyRecord.objects.update(created_at=timezone.now() - dt.timedelta(hours=settings.API_IDEMPOTENCY_HOURS + 1))
+    out = StringIO()
+    call_command("purge_idempotency_keys", stdout=out)
+    assert "Deleted 1 " in out.getvalue()
+    assert not IdempotencyRecord.objects.exists()

@@ -35,7 +35,7 @@ def test_refuses_order_and_manual_fields_together(api, bill):
     order = make_confirmed_order()
     response = api(bill).post("/api/v1/invoices/", {"order": order.pk, "tax": "1.00"}, format="json")
     assert response.status_code == 400
-    assert response.json()["errors"] == [{"field": "tax", "code": "not_allowed", "detail": response.json()["errors"][0]["detail"]}]
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [("tax", "not_allowed")]
 
 
 def test_drafts_a_manual_invoice(api, bill):

@@ -15,8 +15,8 @@ from rest_framework.test import APIRequestFactory
 
 from oms.api.pagination import KeysetPagination
 from oms.cache import bump_all
-from orders.models import Order
 from orders.api.views import OrderViewSet
+from orders.models import Order
 from tests.factories import CustomerFactory, make_confirmed_order, make_order
 
 pytestmark = pytest.mark.django_db

@@ -80,7 +80,8 @@ ENDPOINTS = [
              _path("/api/v1/invoice-events/{id}/", lambda: make_issued_invoice().status_events.first())),
     Endpoint("API root", "get", READERS | {"nora"}, lambda: ("/api/v1/", None, 200)),
     # Customers
-    Endpoint("create customer", "post", SALES, _post("/api/v1/customers/", None, {"name": "New", "code": "C-NEW"}, 201)),
+    Endpoint("create customer", "post", SALES,
+             _post("/api/v1/customers/", None, {"name": "New", "code": "C-NEW"}, 201)),
     Endpoint("update customer", "patch", CUSTOMER_EDITORS,
              _post("/api/v1/customers/{id}/", CustomerFactory, {"phone": "555-0199"})),
     Endpoint("replace customer", "put", CUSTOMER_EDITORS,

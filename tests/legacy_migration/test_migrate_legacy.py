@@ -263,3 +263,24 @@ def test_no_amount_changes_by_a_cent_in_transit_and_one_that_does_not_fit_is_rej
     rejection = MigrationIssue.objects.get(entity="order", legacy_key=str(too_big))
     assert rejection.rule == "value_out_of_range" and "99999999999999.9999" in rejection.message
     assert Customer.objects.get(legacy_id=1).credit_limit == Decimal("0.01")
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "legacy"])
+def test_an_api_read_after_a_migration_batch_is_fresh(sam):
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    expected = legacy_db.build("legacy")
+    migrate("legacy")
+    key = min(expected.orders)
+    order = Order.objects.get(legacy_id=key)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(sam)}")
+    first = client.get(f"/api/v1/orders/{order.pk}/")
+    again = client.get(f"/api/v1/orders/{order.pk}/")
+    assert again.headers.get("X-Cache") == "hit" and again.json()["notes"] == "note"
+    with connections["legacy"].cursor() as cursor:
+        cursor.execute('UPDATE "ORDHDR" SET "NOTES" = %s WHERE "ORD_NO" = %s', ["changed in legacy", key])
+    migrate("legacy")
+    after = client.get(f"/api/v1/orders/{order.pk}/")
+    assert first.status_code == 200 and after.json()["notes"] == "changed in legacy"
