@@ -165,17 +165,18 @@ def discrepancy_chart(reconciliations: list[Reconciliation]) -> str:
     bar = max((width - gap * len(counts)) // len(counts), 2)
     bars = []
     for n, (rec, count) in enumerate(zip(reconciliations, counts)):
-        h = max(int((height - 20) * count / top), 1 if count else 0)
+        # A clean reconciliation still gets a visible (green) bar: "checked, nothing found".
+        h = max(int((height - 30) * count / top), 4)
         colour = "#3a7d44" if rec.status == ReconciliationStatus.VALIDATED else "#b3261e"
         x = n * (bar + gap)
         bars.append(format_html(
             '<a href="{}"><rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>#{} {}: {} discrepancies'
-            '</title></rect></a>', admin_url(rec), x, height - h, bar, h or 1, colour, rec.pk,
-            rec.started_at.strftime("%Y-%m-%d %H:%M"), count))
+            '</title></rect></a><text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>',
+            admin_url(rec), x, height - h, bar, h, colour, rec.pk, rec.started_at.strftime("%Y-%m-%d %H:%M"), count,
+            x + bar / 2, height - h - 3, count))
     return format_html(
-        '<svg width="{}" height="{}" role="img" aria-label="Discrepancies per reconciliation">'
-        '<text x="0" y="12" font-size="11">max {}</text>{}</svg>',
-        width, height, top, format_html_join("", "{}", ((b,) for b in bars)))
+        '<svg width="{}" height="{}" role="img" aria-label="Discrepancies per reconciliation">{}</svg>',
+        width, height, format_html_join("", "{}", ((b,) for b in bars)))
 
 
 @admin.register(Reconciliation)
