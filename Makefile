@@ -63,7 +63,11 @@ test: install-test
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install-test
+$(VENV)/.installed-bench: $(VENV)/.installed-test requirements/bench.txt
+	$(PY) -m pip install --quiet -r requirements/bench.txt
+	@touch $@
+
+bench: $(VENV)/.installed-bench
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:

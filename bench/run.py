@@ -15,6 +15,7 @@ BENCHMARKS = {
     "admin_changelist": "bench.admin_changelist",
     "migrate_legacy": "bench.migrate_legacy",
     "api": "bench.api_bench",
+    "reconcile": "bench.reconcile",
 }
 
 

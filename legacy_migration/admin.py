@@ -332,3 +332,56 @@ class DiscrepancyAdmin(ReadOnlyAdmin, CsvExportAdmin, LargeTableAdmin):
                         ", ".join(f"#{r.pk}" for r in result.runs), admin_url(rec), rec.pk,
                         rec.get_status_display().lower()),
             messages.SUCCESS if rec.status == ReconciliationStatus.VALIDATED else messages.WARNING)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shadow reads: mismatches between what modern served and what legacy says (beside reconciliation)
+# ---------------------------------------------------------------------------------------------
+import json  # noqa: E402 - this section's imports are kept with it
+
+from legacy_migration.models import ShadowMismatch  # noqa: E402
+from legacy_migration.shadow import OUTCOMES, RESOURCES, shadow_status  # noqa: E402
+
+
+@admin.register(ShadowMismatch)
+class ShadowMismatchAdmin(ReadOnlyAdmin):
+    list_display = ["legacy_key", "resource", "differing_fields", "occurrences", "origin", "last_seen_at",
+                    "record_link"]
+    list_filter = ["resource", "origin", "last_seen_at"]
+    search_fields = ["=legacy_key"]
+    date_hierarchy = "last_seen_at"
+    fields = ["resource", "legacy_key", "record_link", "origin", "path", "occurrences", "first_seen_at",
+              "last_seen_at", "side_by_side"]
+    readonly_fields = fields
+    change_list_template = "admin/legacy_migration/shadowmismatch/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        # The outcome counters of the sampled reads (timeouts and errors included) above the list.
+        context = {**(extra_context or {}), "shadow_status": shadow_status(), "shadow_outcomes": OUTCOMES}
+        return super().changelist_view(request, context)
+
+    @admin.display(description="fields")
+    def differing_fields(self, m: ShadowMismatch) -> str:
+        return ", ".join(m.fields) or "—"
+
+    @admin.display(description="modern record")
+    def record_link(self, m: ShadowMismatch):
+        model = RESOURCES[m.resource].model
+        return format_html('<a href="{}">{} #{}</a>', admin_url(model, "changelist", query=f"id__exact={m.record_id}"),
+                           model._meta.verbose_name, m.record_id)
+
+    @admin.display(description="legacy (through the mapping) and modern (as served)")
+    def side_by_side(self, m: ShadowMismatch):
+        legacy, modern = m.legacy or {}, m.modern or {}
+        names = list(dict.fromkeys([*legacy, *modern]))
+        differing = {name.split("[", 1)[0].split(".", 1)[0] for name in m.fields}
+        rows = format_html_join("", '<tr{}><th>{}</th><td><code>{}</code></td><td><code>{}</code></td></tr>', (
+            (mark_safe(' style="background:#fde7e9"') if name in differing else "", name,
+             "—" if name not in legacy else json.dumps(legacy[name]),
+             "—" if name not in modern else json.dumps(modern[name]))
+            for name in names))
+        listed = format_html_join("", "<li><code>{}</code>: legacy <code>{}</code>, modern <code>{}</code></li>",
+                                  ((name, sides.get("legacy"), sides.get("modern"))
+                                   for name, sides in m.fields.items()))
+        return format_html('<ul>{}</ul><table><tr><th>field</th><th>legacy, through the mapping</th>'
+                           '<th>modern, as served</th></tr>{}</table>', listed, rows)

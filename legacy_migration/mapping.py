@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -31,6 +32,12 @@ ORDER_STATUS = {"N": "pending", "A": "confirmed", "P": "processing", "S": "shipp
                 "C": "cancelled", "H": "on_hold"}
 INVOICE_STATUS = {"D": "draft", "O": "issued", "P": "paid", "V": "void"}
 CUSTOMER_STATUS = {"A": "active", "I": "inactive", "H": "on_hold"}
+
+#: C1 control characters (U+0080..U+009F): never real text, always cp1252 bytes decoded as Latin-1.
+_C1_CONTROLS = re.compile("[\x80-\x9f]")
+#: Quantizers, built once: the mapping runs for millions of values.
+_PLACES = {places: Decimal(places) for places in ("0.01", "0.0001", "0.001")}
+_ZERO, _HUNDRED = Decimal(0), Decimal(100)
 
 
 class Rule(str, enum.Enum):
@@ -118,10 +125,11 @@ def text(value: Any) -> str | None:
     """Rule 2: strip padding and white space; '' and NULL are the same (None); cp1252 arrives as Unicode."""
     if value is None:
         return None
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        value = bytes(value).decode("cp1252", errors="replace")
-    value = str(value)
-    if any("\x80" <= ch <= "\x9f" for ch in value):
+    if type(value) is not str:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            value = bytes(value).decode("cp1252", errors="replace")
+        value = str(value)
+    if _C1_CONTROLS.search(value) is not None:
         # C1 control characters never occur in real text: they are cp1252 bytes (€, ’, “ …) that a
         # driver decoded as Latin-1. Re-decode them as what they are.
         try:
@@ -166,6 +174,14 @@ def timestamp(value: Any, tz: ZoneInfo) -> dt.datetime | None:
 
 
 def _decimal(value: Any, column: str) -> Decimal:
+    kind = type(value)
+    if kind is Decimal:
+        return value
+    if kind is str:  # SQLite and some drivers hand exact decimals over as text
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            raise _Reject(Rule.BAD_VALUE, f"{column} is not a number: {value!r}.") from None
     if isinstance(value, float):
         # Not bad data: a misconfigured driver (e.g. oracledb without fetch_decimals). Stop loudly.
         raise TypeError(f"{column} arrived as a float; the legacy driver must return Decimal")
@@ -176,7 +192,7 @@ def _decimal(value: Any, column: str) -> Decimal:
 
 
 def _fit(value: Decimal, places: str, maximum: Decimal, column: str) -> Decimal:
-    rounded = value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
+    rounded = value.quantize(_PLACES[places], rounding=ROUND_HALF_UP)
     if abs(rounded) > maximum:
         raise _Reject(Rule.VALUE_OUT_OF_RANGE,
                       f"{column} = {value} does not fit the modern column (at most {maximum}); not truncated.")
@@ -357,29 +373,33 @@ def map_order(header: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], *, 
 def _map_order_line(outcome: Outcome, line: Mapping[str, Any]) -> dict[str, Any]:
     number = line["LINE_NO"]
     where = f"Line {number}"
-    qty = quantity(line["QTY_ORD"], f"{where} QTY_ORD")
+    # Quantity and price are read as Decimals once, where their rules first need them (the rules
+    # take a Decimal as they take the raw value); the line-total check reuses them exactly.
+    raw_qty = _decimal(required(line["QTY_ORD"], f"{where} QTY_ORD"), f"{where} QTY_ORD")
+    qty = quantity(raw_qty, f"{where} QTY_ORD")
     if qty <= 0:
         raise _Reject(Rule.BAD_QUANTITY, f"{where}: QTY_ORD = {line['QTY_ORD']} must be more than 0; "
                                          "the whole order is rejected with it.")
-    unit_price = price(line["UNIT_PRICE"], f"{where} UNIT_PRICE")
+    raw_price = _decimal(required(line["UNIT_PRICE"], f"{where} UNIT_PRICE"), f"{where} UNIT_PRICE")
+    unit_price = price(raw_price, f"{where} UNIT_PRICE")
     if unit_price < 0:
         raise _Reject(Rule.NEGATIVE_PRICE, f"{where}: UNIT_PRICE = {line['UNIT_PRICE']} is negative; "
                                            "the whole order is rejected with it.")
     pct = _decimal(required(line["DISC_PCT"], f"{where} DISC_PCT"), f"{where} DISC_PCT")
-    if not Decimal(0) <= pct <= Decimal(100):
+    if not _ZERO <= pct <= _HUNDRED:
         raise _Reject(Rule.BAD_DISCOUNT, f"{where}: DISC_PCT = {line['DISC_PCT']} is outside 0..100; "
                                          "the whole order is rejected with it.")
-    total = amount(line["LINE_TOTAL"], f"{where} LINE_TOTAL")
+    total = amount(line["LINE_TOTAL"], f"{where} LINE_TOTAL")  # its message quotes the value as read
     values = {
         "line_number": int(number),
         "sku": text(required(text(line["ITEM_SKU"]), f"{where} ITEM_SKU")),
         "description": _blank(line.get("ITEM_DESC")),
         "quantity": qty,
         "unit_price": unit_price,
-        "discount_percent": pct.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+        "discount_percent": pct.quantize(_PLACES["0.01"], rounding=ROUND_HALF_UP),
         "line_total": total,
     }
-    computed = _raw_decimal(line["QTY_ORD"]) * _raw_decimal(line["UNIT_PRICE"]) * (100 - pct) / 100
+    computed = raw_qty * raw_price * (100 - pct) / 100
     if _off_by(_raw_decimal(line["LINE_TOTAL"]), computed):
         _warn(outcome, Rule.LINE_TOTAL_MISMATCH,
               f"{where}: LINE_TOTAL {line['LINE_TOTAL']} ≠ QTY × PRICE × (1 − DISC/100) = "

@@ -325,3 +325,85 @@ class ControlTotal(models.Model):
     @property
     def agrees(self) -> bool:
         return self.difference == 0 and self.legacy_count == self.modern_count
+
+
+class ReconciledRange(models.Model):
+    """A key range of one entity, and the checksums both sides had when it was last found equal.
+
+    The next full reconciliation checksums each range again on both sides (the legacy engine over the
+    raw rows, PostgreSQL over the modern values): a range whose two checksums and parent states are
+    unchanged is still equal and its rows are not moved. See legacy_migration/checksums.py.
+    """
+
+    scope = models.CharField(max_length=64, db_index=True,
+                             help_text="Fingerprint of the legacy database, the mapping code and the checksum "
+                                       "algorithm: ranges of another scope are never trusted.")
+    entity = models.CharField(max_length=20, choices=Entity.choices)
+    position = models.PositiveIntegerField(help_text="Order of the range within its entity (legacy key order).")
+    after_key = models.CharField(max_length=40, blank=True, help_text="Exclusive lower bound; empty = from the start.")
+    last_key = models.CharField(max_length=40, blank=True, help_text="Inclusive upper bound; empty = to the end.")
+    legacy_checksum = models.CharField(max_length=120, blank=True, help_text="Empty = not verified equal.")
+    modern_checksum = models.CharField(max_length=120, blank=True)
+    figures = models.JSONField(default=dict, blank=True, help_text="Its counts, added up when it is skipped.")
+    totals = models.JSONField(default=dict, blank=True, help_text="Its share of the legacy control totals.")
+    depends = models.JSONField(default=list, blank=True,
+                               help_text="Parent states and code holders its outcome relied on.")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    reconciliation = models.ForeignKey(Reconciliation, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+", help_text="The reconciliation that last compared it.")
+
+    class Meta:
+        ordering = ["scope", "entity", "position"]
+        constraints = [models.UniqueConstraint(fields=["scope", "entity", "position"], name="reconciled_range_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.entity} ({self.after_key or '…'}, {self.last_key or '…'}]"
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.legacy_checksum)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shadow reads: live API reads compared with the other side (legacy_migration/shadow.py)
+# ---------------------------------------------------------------------------------------------
+class ShadowResource(models.TextChoices):
+    CUSTOMERS = "customers", "Customers"
+    ORDERS = "orders", "Orders"
+    INVOICES = "invoices", "Invoices"
+
+
+class ShadowOrigin(models.TextChoices):
+    LIVE = "live", "Live API read (sampled)"
+    OFFLINE = "offline", "Replayed by shadow_compare"
+
+
+class ShadowMismatch(models.Model):
+    """A read whose two sides disagreed: what modern serves and what legacy says, as the API shows them.
+
+    One row per record and distinct disagreement: the same difference seen again counts an
+    occurrence instead of adding a row, so a hot record that is wrong cannot flood the table.
+    """
+
+    resource = models.CharField(max_length=20, choices=ShadowResource.choices, db_index=True)
+    record_id = models.BigIntegerField(help_text="The modern id (as in the API's URL).")
+    legacy_key = models.CharField(max_length=60, db_index=True)
+    fields = models.JSONField(default=dict, help_text="field → {legacy, modern}; lines as lines[N].field")
+    legacy = models.JSONField(null=True, blank=True,
+                              help_text="The legacy record through the mapping, in the API's shape.")
+    modern = models.JSONField(null=True, blank=True, help_text="The modern record as the API served it.")
+    digest = models.CharField(max_length=64, help_text="Fingerprint of the differences: same digest, same mismatch.")
+    origin = models.CharField(max_length=10, choices=ShadowOrigin.choices, default=ShadowOrigin.LIVE)
+    path = models.CharField(max_length=500, blank=True, help_text="The request that last showed it.")
+    occurrences = models.PositiveIntegerField(default=1)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        verbose_name_plural = "shadow mismatches"
+        constraints = [models.UniqueConstraint(fields=["resource", "legacy_key", "digest"],
+                                               name="shadow_mismatch_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.resource} {self.legacy_key}: {', '.join(self.fields) or '—'}"

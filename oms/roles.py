@@ -16,6 +16,7 @@ VIEW_ALL = [
 MIGRATION_VIEW = [
     "legacy_migration.view_migrationrun", "legacy_migration.view_workitem", "legacy_migration.view_migrationissue",
     "legacy_migration.view_reconciliation", "legacy_migration.view_discrepancy", "legacy_migration.view_controltotal",
+    "legacy_migration.view_shadowmismatch",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -227,11 +227,57 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStatusEnum": "invoices.models.InvoiceStatus",
         "InvoiceKindEnum": "invoices.models.InvoiceKind",
         "CurrencyEnum": "oms.money.CURRENCY_CHOICES",
+        "ShadowResourceEnum": "legacy_migration.models.ShadowResource",
+        "ShadowOriginEnum": "legacy_migration.models.ShadowOrigin",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
 # Idempotency-Key records are kept this long; a key reused later starts a new request.
 API_IDEMPOTENCY_HOURS = env.int("API_IDEMPOTENCY_HOURS", default=24)
+
+
+# ---------------------------------------------------------------------------------------------
+# Read sources of the API (legacy_migration/shadow.py): where detail reads of each resource come
+# from while both systems run. `modern` (the default), `legacy` (served from the legacy database
+# through the mapping: the rollback switch), or `shadow` (served from modern, a sample compared
+# with legacy in the background, every mismatch recorded).
+# ---------------------------------------------------------------------------------------------
+READ_SOURCE_CHOICES = ("modern", "legacy", "shadow")
+
+
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.str(name, default=default).strip().lower()
+    if raw not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
+    return raw
+
+
+def env_number(name: str, default: float, *, minimum: float, maximum: float, integer: bool = False) -> float:
+    """A number within [minimum, maximum]; anything else (a typo, a percentage) fails loudly."""
+    raw = env.str(name, default=str(default)).strip()
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a {'whole ' if integer else ''}number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {raw!r}")
+    return value
+
+
+READ_SOURCE_ORDERS = env_choice("READ_SOURCE_ORDERS", READ_SOURCE_CHOICES, "modern")
+READ_SOURCE_INVOICES = env_choice("READ_SOURCE_INVOICES", READ_SOURCE_CHOICES, "modern")
+READ_SOURCE_CUSTOMERS = env_choice("READ_SOURCE_CUSTOMERS", READ_SOURCE_CHOICES, "modern")
+if "legacy" not in DATABASES and any(
+        source != "modern" for source in (READ_SOURCE_ORDERS, READ_SOURCE_INVOICES, READ_SOURCE_CUSTOMERS)):
+    raise ImproperlyConfigured("READ_SOURCE_* = legacy or shadow needs the legacy database: set LEGACY_DATABASE_URL")
+# The share of shadow-mode detail reads compared with legacy (0 = none, 1 = every one).
+SHADOW_SAMPLE_RATE = env_number("SHADOW_SAMPLE_RATE", 0.05, minimum=0.0, maximum=1.0)
+# The time one comparison may take (legacy read + compare); beyond it the legacy query is
+# interrupted where the driver allows it, and the comparison is counted as timed out.
+SHADOW_TIMEOUT_MS = int(env_number("SHADOW_TIMEOUT_MS", 500, minimum=1, maximum=60_000, integer=True))
+# Background comparers per process, and comparisons that may wait for them; beyond, new ones are dropped.
+SHADOW_WORKERS = int(env_number("SHADOW_WORKERS", 2, minimum=1, maximum=32, integer=True))
+SHADOW_QUEUE_SIZE = int(env_number("SHADOW_QUEUE_SIZE", 100, minimum=1, maximum=100_000, integer=True))
 
 # ---------------------------------------------------------------------------------------------
 # I18N / time: stored in UTC, shown in the desk's zone.

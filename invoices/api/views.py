@@ -22,6 +22,7 @@ from invoices.api.serializers import (
     VoidInput,
 )
 from invoices.models import Invoice, InvoiceStatusEvent
+from legacy_migration.api.read_sources import ReadSourceMixin
 from oms.api import idempotency
 from oms.api.idempotency import idempotent
 from oms.api.serializers import StrictInput
@@ -52,7 +53,8 @@ def _action_schema(summary: str, request, *, created: bool = False, description:
     list=extend_schema(summary="List invoices and credit notes", tags=["invoices"]),
     retrieve=extend_schema(summary="Get an invoice with its lines and payments", tags=["invoices"]),
 )
-class InvoiceViewSet(ApiViewSet):
+class InvoiceViewSet(ReadSourceMixin, ApiViewSet):
+    read_resource = "invoices"  # READ_SOURCE_INVOICES: modern, legacy or shadow (legacy_migration/shadow.py)
     queryset = INVOICE_QUERYSET
     serializer_class = InvoiceSerializer
     filterset_class = InvoiceFilter

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.generics import get_object_or_404
 from rest_framework.response import Response
 
+from legacy_migration.api.read_sources import ReadSourceMixin
 from oms.api import idempotency
 from oms.api.idempotency import idempotent
 from oms.api.serializers import ReasonInput
@@ -54,7 +55,8 @@ def _id_parameter(name: str, what: str) -> OpenApiParameter:
     list=extend_schema(summary="List customers", tags=["customers"]),
     retrieve=extend_schema(summary="Get a customer", tags=["customers"]),
 )
-class CustomerViewSet(ApiViewSet):
+class CustomerViewSet(ReadSourceMixin, ApiViewSet):
+    read_resource = "customers"  # READ_SOURCE_CUSTOMERS: modern, legacy or shadow (legacy_migration/shadow.py)
     queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
@@ -107,7 +109,8 @@ def _transition_schema(summary: str, *, reason_required: bool = False):
     list=extend_schema(summary="List orders", tags=["orders"]),
     retrieve=extend_schema(summary="Get an order with its lines", tags=["orders"]),
 )
-class OrderViewSet(ApiViewSet):
+class OrderViewSet(ReadSourceMixin, ApiViewSet):
+    read_resource = "orders"  # READ_SOURCE_ORDERS: modern, legacy or shadow (legacy_migration/shadow.py)
     queryset = Order.objects.prefetch_related("lines")
     serializer_class = OrderSerializer
     filterset_class = OrderFilter

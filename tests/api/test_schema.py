@@ -18,6 +18,11 @@ RESOURCES = {
       ("confirm", "start-processing", "ship", "deliver", "hold", "release", "cancel")),
     *(f"/api/v1/invoices/{{id}}/{step}/" for step in ("issue", "pay", "void", "credit")),
     "/api/v1/auth/token/", "/api/v1/auth/token/refresh/",
+    *(f"/api/v1/migration/{report}/" for report in
+      ("runs", "issues", "reconciliations", "discrepancies", "control-totals", "shadow-mismatches")),
+    *(f"/api/v1/migration/{report}/{{id}}/" for report in
+      ("runs", "issues", "reconciliations", "discrepancies", "control-totals", "shadow-mismatches")),
+    "/api/v1/migration/entity-states/", "/api/v1/migration/shadow-reads/",
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import multiprocessing
 import sys
 import time
@@ -21,6 +20,7 @@ from legacy_migration.runner import (
     RunOptions,
     progress_figures,
     run_report,
+    write_report_json,
 )
 
 
@@ -120,7 +120,7 @@ class Command(BaseCommand):
         run = runner.finish(run, time.monotonic() - started)
         report = run_report(run, dry_issues=runner.dry_issues)
         if opts["json"]:
-            self.stdout.write(json.dumps(report, indent=2, default=str))
+            write_report_json(report, self.stdout)
         else:
             self._print_summary(report)
         if run.status != RunStatus.SUCCEEDED:

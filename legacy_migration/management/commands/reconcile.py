@@ -33,7 +33,16 @@ class Command(BaseCommand):
         parser.add_argument("--since", type=_since, default=None,
                             help="Only legacy records changed since this legacy local time.")
         parser.add_argument("--keys", type=_keys, default=None, help="Only legacy keys FIRST:LAST (both included).")
-        parser.add_argument("--batch-size", type=int, default=5000)
+        parser.add_argument("--batch-size", type=int, default=5000,
+                            help="Legacy records read, mapped and compared at a time (and checksummed per query).")
+        parser.add_argument("--range-size", type=int, default=100,
+                            help="Records per checksummed key range (full runs): the unit a change is narrowed down to.")
+        parser.add_argument("--full-compare", action="store_true",
+                            help="Compare every record field by field and renew the stored range checksums.")
+        parser.add_argument("--workers", type=int, default=1,
+                            help="Processes comparing spans side by side on full runs (the mapping is CPU-bound).")
+        parser.add_argument("--no-checksums", action="store_true",
+                            help="Neither use nor store range checksums: compare every record, remember nothing.")
         parser.add_argument("--legacy-database", default="legacy")
         parser.add_argument("--no-progress", action="store_true")
         parser.add_argument("--json", action="store_true", help="Print the whole report as JSON on stdout.")
@@ -45,6 +54,8 @@ class Command(BaseCommand):
         reconciler = Reconciler(entities=opts["entities"], since=opts["since"],
                                 keys={e: [opts["keys"]] for e in opts["entities"]} if opts["keys"] else None,
                                 batch_size=opts["batch_size"], legacy_alias=opts["legacy_database"],
+                                checksums=not opts["no_checksums"], full_compare=opts["full_compare"],
+                                range_size=opts["range_size"], workers=opts["workers"],
                                 on_batch=lambda entity, n: done.__setitem__(0, done[0] + n))
         progress = None
         if not opts["no_progress"]:
@@ -77,6 +88,13 @@ class Command(BaseCommand):
         out = self.stdout
         out.write(f"Reconciliation #{reconciliation.pk}: {reconciliation.get_status_display()} "
                   f"in {reconciliation.seconds:.1f} s {reconciliation.message}")
+        for entity, ranges in reconciliation.scope.get("narrowing", {}).items():
+            if ranges.get("checksummed"):
+                out.write(f"  {entity}: {ranges.get('skipped', 0):,} of {ranges['checksummed']:,} key ranges unchanged "
+                          f"since they were last found equal (not read); {ranges.get('compared', 0):,} compared")
+            if ranges.get("discarded"):
+                out.write(f"  {entity}: {ranges['discarded']:,} stored range checksums discarded: they were taken "
+                          "under another mapping or legacy database")
         out.write(f"{'entity':<13}" + "".join(f"{name:>13}" for name in FIGURES))
         for entity, figures in reconciliation.figures.items():
             out.write(f"{entity:<13}" + "".join(f"{figures.get(name, 0):>13,}" for name in FIGURES))
