@@ -285,47 +285,55 @@ class Loader:
             for row in rows:
                 copy.write_row(row)
 
-    def _copy_new(self, cursor, target: Target, rows: Sequence[Sequence], now, *, ids: Sequence[int] | None = None,
+    def _copy_new(self, cursor, target: Target, outcomes: Sequence[Outcome], now, ids: Sequence[int] | None = None,
                   parent_ids: Sequence[dict] = ()) -> bool:
-        """COPY new rows (in `target.columns` order) into the modern table, parents resolved from
-        `parent_ids` (one dict per `target.parents`), with these ids if given. Writes nothing and
-        returns False if a required parent is missing: the upsert, whose join drops such a row,
-        is then the one to say what happens."""
-        plain = [i for i, c in enumerate(target.columns) if c not in KEY_ONLY]
-        parents = [(target.columns.index(p.key), p.required, found) for p, found in zip(target.parents, parent_ids)]
-        tail = ([now] if target.has_updated_at else []) + [value for _, value in target.constants]
-        values = []
-        for n, row in enumerate(rows):
+        """COPY these records, new to the modern store, into `target`'s table: parents resolved from
+        `parent_ids` (one {legacy key: id} per `target.parents`), with these ids if given. Writes
+        nothing and returns False if a required parent is missing: the upsert, whose join drops
+        such a row, is then the one to say what happens."""
+        pick = itemgetter(*[c for c in target.columns if c not in KEY_ONLY])
+        tail = ((now,) if target.has_updated_at else ()) + tuple(value for _, value in target.constants)
+        parents = [(p.key, p.required, found) for p, found in zip(target.parents, parent_ids)]
+        rows = []
+        for n, outcome in enumerate(outcomes):
+            values = outcome.values
             resolved = []
-            for at, required, found in parents:
-                parent_id = found.get(row[at])
+            for key, required, found in parents:
+                parent_id = found.get(values[key])
                 if parent_id is None and required:
                     return False
                 resolved.append(parent_id)
-            values.append([row[i] for i in plain] + resolved + tail + ([ids[n]] if ids is not None else []))
-        self._copy_into(cursor, target.table, target.insert_columns() + (["id"] if ids is not None else []), values)
+            rows.append(pick(values) + tuple(resolved) + tail + ((ids[n],) if ids is not None else ()))
+        self._copy_into(cursor, target.table, target.insert_columns() + (["id"] if ids is not None else []), rows)
         return True
 
-    def _load_new_with_lines(self, cursor, header: Target, lines: Target, keys: list, rows: list, line_rows: list,
-                             now) -> bool:
-        ids = self._new_ids(cursor, header.table, len(rows))
-        parent_ids = [self._parent_ids(cursor, p, (row[header.columns.index(p.key)] for row in rows))
-                      for p in header.parents]
-        if not self._copy_new(cursor, header, rows, now, ids=ids, parent_ids=parent_ids):
+    def _copy_new_lines(self, cursor, lines: Target, outcomes: Sequence[Outcome], header_ids: Sequence[int],
+                        now) -> None:
+        """COPY the lines of these new headers, which were just given `header_ids`."""
+        (parent,) = lines.parents
+        pick = itemgetter(*[c for c in lines.columns if c != parent.key])
+        tail = ((now,) if lines.has_updated_at else ()) + tuple(value for _, value in lines.constants)
+        rows = [pick(line) + (header_id,) + tail
+                for outcome, header_id in zip(outcomes, header_ids) for line in outcome.lines]
+        self._copy_into(cursor, lines.table, lines.insert_columns(), rows)
+
+    def _load_new_with_lines(self, cursor, header: Target, lines: Target, outcomes: Sequence[Outcome], now) -> bool:
+        ids = self._new_ids(cursor, header.table, len(outcomes))
+        parent_ids = [self._parent_ids(cursor, p, (o.values[p.key] for o in outcomes)) for p in header.parents]
+        if not self._copy_new(cursor, header, outcomes, now, ids, parent_ids):
             return False
-        written = self._copy_new(cursor, lines, line_rows, now, parent_ids=[dict(zip(keys, ids))])
-        assert written, "every line belongs to a header of the same chunk"
+        self._copy_new_lines(cursor, lines, outcomes, ids, now)
         return True
 
     # -- entities ------------------------------------------------------------------------------
     def load_customers(self, outcomes: Sequence[Outcome]) -> LoadCounts:
-        values = itemgetter(*CUSTOMER_COLUMNS)
-        rows = [values(o.values) for o in outcomes]
-        keys = [row[0] for row in rows]
+        keys = [o.values["legacy_id"] for o in outcomes]
         now = timezone.now()
         with self.connection.cursor() as cursor:
-            if self._all_new(cursor, CUSTOMERS, keys) and self._copy_new(cursor, CUSTOMERS, rows, now):
-                return LoadCounts(inserted=len(rows), changed_keys=set(keys))
+            if self._all_new(cursor, CUSTOMERS, keys) and self._copy_new(cursor, CUSTOMERS, outcomes, now):
+                return LoadCounts(inserted=len(keys), changed_keys=set(keys))
+            values = itemgetter(*CUSTOMER_COLUMNS)
+            rows = [values(o.values) for o in outcomes]
             self._stage(cursor, CUSTOMERS, rows)
             existing = self._existing(cursor, CUSTOMERS)
             changed = self._upsert(cursor, CUSTOMERS, rows, now, staged=True)
@@ -334,15 +342,14 @@ class Loader:
     def load_with_lines(self, outcomes: Sequence[Outcome], header: Target, lines: Target,
                         header_columns: Sequence[str], line_columns: Sequence[str], parent_fk: str) -> LoadCounts:
         now = timezone.now()
-        header_values, line_values = itemgetter(*header_columns), itemgetter(*line_columns[1:])
-        rows = [header_values(o.values) for o in outcomes]
-        line_rows = [(o.values["legacy_id"], *line_values(line)) for o in outcomes for line in o.lines]
         table = header.model._meta.db_table
         keys = [o.values["legacy_id"] for o in outcomes]
         with self.connection.cursor() as cursor:
-            if self._all_new(cursor, header, keys) and self._load_new_with_lines(cursor, header, lines, keys, rows,
-                                                                                 line_rows, now):
-                return LoadCounts(inserted=len(rows), changed_keys=set(keys))
+            if self._all_new(cursor, header, keys) and self._load_new_with_lines(cursor, header, lines, outcomes, now):
+                return LoadCounts(inserted=len(keys), changed_keys=set(keys))
+            header_values, line_values = itemgetter(*header_columns), itemgetter(*line_columns[1:])
+            rows = [header_values(o.values) for o in outcomes]
+            line_rows = [(o.values["legacy_id"], *line_values(line)) for o in outcomes for line in o.lines]
             self._stage(cursor, header, rows)
             existing = self._existing(cursor, header)
             written = self._upsert(cursor, header, rows, now, staged=True, with_ids=True)

@@ -126,9 +126,9 @@ def test_a_first_load_by_copy_writes_exactly_what_the_staged_upsert_writes(monke
 
     legacy_db.build("legacy")
     copies = []
-    copy_new = Loader._copy_new
-    monkeypatch.setattr(Loader, "_copy_new", lambda self, cursor, target, *a, **k: copies.append(target.table)
-                        or copy_new(self, cursor, target, *a, **k))
+    copy_into = Loader._copy_into
+    monkeypatch.setattr(Loader, "_copy_into", lambda self, cursor, table, *a: copies.append(table)
+                        or copy_into(self, cursor, table, *a))
     first = migrate("legacy", "--batch-size", "25")
     assert {"orders_customer", "orders_order", "orders_orderline", "invoices_invoice",
             "invoices_invoiceline"} <= set(copies), "a first load into an empty store goes by COPY"
