@@ -199,7 +199,8 @@ class Invoice(models.Model):
 
 
 class InvoiceLine(models.Model):
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    # Indexed by invoice_line_number_unique, whose first column it is (see OrderLine.order).
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines", db_index=False)
     line_number = models.PositiveSmallIntegerField()
     sku = models.CharField("SKU", max_length=20, blank=True)
     description = models.CharField(max_length=200, blank=True)

@@ -220,3 +220,21 @@ def test_every_role_can_read_the_status_history_but_a_staff_member_without_role_
         assert user.has_perm("invoices.view_invoicestatusevent"), user.username
     assert not nora.has_perm("orders.view_orderstatusevent")
     assert not nora.has_perm("invoices.view_invoicestatusevent")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("lines, parent, unique", [
+    ("orders_orderline", "order_id", "order_line_number_unique"),
+    ("invoices_invoiceline", "invoice_id", "invoice_line_number_unique"),
+])
+def test_a_records_lines_are_found_through_its_line_number_constraint_and_no_second_index(lines, parent, unique):
+    from django.db import connection
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE tablename = %s", [lines])
+        on_parent = [d for (d,) in cursor.fetchall() if f"({parent}" in d]
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN SELECT * FROM {lines} WHERE {parent} = 1")
+        plan = " ".join(row for (row,) in cursor.fetchall())
+    assert len(on_parent) == 1 and unique in on_parent[0], on_parent
+    assert unique in plan
