@@ -81,6 +81,16 @@ class ThrottleFirstMixin:
 
 
 _NOT_YET = object()
+#: Request attributes between oms.api.middleware and ApiViewSet.dispatch: "answer from the cache
+#: or decline" (set by the middleware), and "the fast path was tried already" (set on declining).
+FAST_ONLY = "oms_fast_only"
+FAST_TRIED = "oms_fast_tried"
+
+
+class Declined(HttpResponse):
+    """What a view set returns to oms.api.middleware when its fast path cannot answer. Never sent."""
+
+    status_code = 204
 
 
 class ApiViewSet(ThrottleFirstMixin, viewsets.GenericViewSet):
@@ -106,8 +116,15 @@ class ApiViewSet(ThrottleFirstMixin, viewsets.GenericViewSet):
     # The fast path
     # -----------------------------------------------------------------------------------------
     def dispatch(self, request, *args, **kwargs):
+        if getattr(request, FAST_TRIED, False):  # oms.api.middleware tried already and declined
+            return super().dispatch(request, *args, **kwargs)
         response = self._fast_cached_answer(request, kwargs)
-        return response if response is not None else super().dispatch(request, *args, **kwargs)
+        if response is not None:
+            return response
+        if getattr(request, FAST_ONLY, False):
+            setattr(request, FAST_TRIED, True)
+            return Declined()
+        return super().dispatch(request, *args, **kwargs)
 
     def _fast_cached_answer(self, request, kwargs) -> HttpResponse | None:
         """Serve a cached JSON answer to a JWT client after the same checks DRF would make.
@@ -121,7 +138,8 @@ class ApiViewSet(ThrottleFirstMixin, viewsets.GenericViewSet):
         """
         self.action = self.action_map.get(request.method.lower())  # as DRF's initialize_request sets it
         if (request.method != "GET" or self.action not in ("retrieve", "list") or "format" in kwargs
-                or request.META.get("HTTP_ACCEPT", "") not in JSON_ACCEPTS or "format" in request.GET):
+                or request.META.get("HTTP_ACCEPT", "") not in JSON_ACCEPTS
+                or (request.META.get("QUERY_STRING") and "format" in request.GET)):
             return None
         from oms.api.auth import JWTAuthentication, principal_spec
         from oms.api.permissions import RolePermissions
@@ -150,10 +168,13 @@ class ApiViewSet(ThrottleFirstMixin, viewsets.GenericViewSet):
             counter = throttle.counter_for_user(user_id) if hasattr(throttle, "counter_for_user") else None
             if counter is not None and prefetched.counters[counter[0]][0] > throttle.limit:
                 return None
-        response = HttpResponse(_decoded(answer), content_type="application/json")
+        body = _decoded(answer)
+        response = HttpResponse(body, content_type="application/json")
         response["X-Cache"] = "hit"
         response["Vary"] = "Accept"
         response["Allow"] = ", ".join(self.allowed_methods)
+        # What CommonMiddleware would add; oms.api.middleware may answer before it runs.
+        response["Content-Length"] = str(len(body))
         return response
 
     # -----------------------------------------------------------------------------------------

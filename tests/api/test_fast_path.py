@@ -55,6 +55,27 @@ def test_fast_path_answers_exactly_what_drf_answers(api, audrey, warm_order, cli
     assert session.json() == fast.json()
 
 
+def test_a_cached_read_is_answered_before_the_session_layers_with_every_header_drf_sends(
+        api, audrey, warm_order, fast_answers, monkeypatch):
+    from django.contrib.sessions.middleware import SessionMiddleware
+
+    sessions = []
+    original = SessionMiddleware.process_request
+    monkeypatch.setattr(SessionMiddleware, "process_request",
+                        lambda self, request: sessions.append(request.path) or original(self, request))
+    path = f"/api/v1/orders/{warm_order.pk}/"
+    fast_answers.clear()
+    fast = api(audrey).get(path)
+    assert fast_answers == [200] and sessions == []  # oms.api.middleware answered
+    slow = api(audrey).get(path, HTTP_ACCEPT="application/json; indent=2")
+    assert fast_answers == [200, None] and sessions == [path]  # the whole stack, then DRF
+    assert fast.content == slow.content
+    # Security headers (SecurityMiddleware, X-Frame-Options), Content-Length, Vary, Allow: all of them.
+    assert dict(fast.items()) == dict(slow.items())
+    assert fast["X-Frame-Options"] == "SAMEORIGIN" and fast["X-Content-Type-Options"] == "nosniff"
+    assert int(fast["Content-Length"]) == len(fast.content)
+
+
 # In each refusal below the second call finds the caller's principal cached too, so the fast
 # path is the one that has to refuse (it hands the request to DRF, which answers the error).
 

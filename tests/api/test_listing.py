@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from oms.api.pagination import KeysetPagination
+from oms.api.pagination import Cursor, KeysetPagination
 from oms.cache import bump_all
 from orders.api.views import OrderViewSet
 from orders.models import Order
@@ -111,6 +111,44 @@ def test_a_deep_page_is_an_index_range_scan_without_sorting(api, sam):
         plan = json.dumps(cursor.fetchone()[0])
     assert "order_ordered_desc_idx" in plan
     assert '"Node Type": "Sort"' not in plan
+
+
+def _plan_nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_a_deep_page_among_thousands_of_equal_dates_reads_only_its_own_rows(api, sam):
+    """A migrated batch shares one ordered_at by the thousand, above years of older orders. A page
+    inside that run must still seek on the (ordered_at, id) index with the row value as the index
+    condition and stop after the page, not read the whole run through the ordered_at index,
+    sort it and filter it."""
+    customer = CustomerFactory()
+    same_moment = timezone.now() - dt.timedelta(days=30)
+    Order.objects.bulk_create(
+        [Order(number=f"OLD{i:07d}", customer=customer, ordered_at=same_moment - dt.timedelta(minutes=3000 - i))
+         for i in range(3000)]
+        + [Order(number=f"TIE{i:07d}", customer=customer, ordered_at=same_moment) for i in range(6000)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE orders_order")
+    run = list(Order.objects.filter(ordered_at=same_moment).order_by("-id").values_list("pk", flat=True))
+    position = Cursor(ordering="-ordered_at", value=Order._meta.get_field("ordered_at").value_to_string(
+        Order(ordered_at=same_moment)), pk=run[2000], backwards=False)
+    request = Request(APIRequestFactory().get("/api/v1/orders/", {"cursor": KeysetPagination._encode(position)}))
+    with CaptureQueriesContext(connection) as queries:
+        rows = KeysetPagination().paginate_queryset(OrderViewSet.queryset.all(), request, view=OrderViewSet())
+    assert [row.pk for row in rows] == run[2001:2051]
+    seek = [q["sql"] for q in queries.captured_queries
+            if '("orders_order"."ordered_at", "orders_order"."id") < (' in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + seek[0])
+        nodes = list(_plan_nodes(cursor.fetchone()[0][0]["Plan"]))
+    scans = [n for n in nodes if n.get("Relation Name") == "orders_order"]; print([(n["Node Type"], n.get("Index Name"), n.get("Actual Rows"), n.get("Rows Removed by Filter")) for n in nodes])
+    assert [n.get("Index Name") for n in scans] == ["order_ordered_desc_idx"]
+    assert "ROW(ordered_at, id) < ROW(" in scans[0]["Index Cond"]
+    assert scans[0]["Actual Rows"] == 51 and not scans[0].get("Rows Removed by Filter")
+    assert not [n["Node Type"] for n in nodes if "Sort" in n["Node Type"]]
 
 
 def test_filters_integrators_need(api, sam, django_capture_on_commit_callbacks):
