@@ -195,18 +195,48 @@ def legacy_checksums_sql(vendor: str, table: ddl.Table, key: str, span: Span) ->
             f"{row_hash_sql(vendor, table)} AS h {source}) s GROUP BY r")
 
 
+def span_where_params(span: Span) -> list:
+    """Parameters for span_where_sql alone (no range index asked for)."""
+    return ([span.after] if span.after is not None else []) + ([span.uppers[-1]] if not span.open_above else [])
+
+
+def row_check_sql(vendor: str, table: ddl.Table) -> str:
+    """What a legacy row adds to its range's checksum, as a column beside the row (a cold reconciliation
+    reads the rows anyway): its hash (row_hash_sql), or on SQLite its text (row_text_sql), which
+    `range_checksum` then sums, or concatenates in key order and hashes, exactly as
+    legacy_checksums_sql does in the engine."""
+    return row_text_sql(table) if vendor == "sqlite" else row_hash_sql(vendor, table)
+
+
+def range_checksum(vendor: str, checks: Sequence) -> tuple[int, int]:
+    """(rows, total) of one range from its rows' row_check_sql values in key order: what
+    legacy_checksums_sql returns for that range."""
+    if not checks:
+        return 0, 0
+    if vendor == "sqlite":
+        return len(checks), _crc32(chr(30).join(checks))
+    return len(checks), sum(int(check) for check in checks)
+
+
 def span_rows_sql(vendor: str, table: ddl.Table, key: str, span: Span, *, inclusive: bool = False,
-                  since: str | None = None) -> str:
+                  since: str | None = None, with_range: bool = True, check: bool = False) -> str:
     """Every column of a span's rows in key order, then the range index of each (a header table is cut on
     its key, a lines table on its header's key). `inclusive`: the lower bound is included (--keys A:B);
-    `since`: an extra condition (the incremental filter) whose parameters follow the span's."""
+    `since`: an extra condition (the incremental filter) whose parameters follow the span's.
+    `with_range=False`: the columns only (parameters: span_where_params), for rows whose range the
+    reader knows without the engine (lines, which follow their header; integer keys, which order alike
+    everywhere). `check`: each row's row_check_sql last, for its range's checksum."""
     key_sql = ddl.quote(vendor, key)
     where = span_where_sql(key_sql, span)
     if inclusive:
         where = where.replace(f"{key_sql} > %s", f"{key_sql} >= %s", 1)
     columns = ", ".join(ddl.quote(vendor, c) for c in table.column_names)
+    if with_range:
+        columns += f", {range_of_sql(key_sql, span)}"
+    if check:
+        columns += f", {row_check_sql(vendor, table)}"
     order = ", ".join(ddl.quote(vendor, c) for c in table.primary_key)
-    return (f"SELECT {columns}, {range_of_sql(key_sql, span)} FROM {ddl.quote(vendor, table.name)} "
+    return (f"SELECT {columns} FROM {ddl.quote(vendor, table.name)} "
             f"WHERE {where}{f' AND {since}' if since else ''} ORDER BY {order}")
 
 

@@ -38,6 +38,41 @@ _C1_CONTROLS = re.compile("[\x80-\x9f]")
 #: Quantizers, built once: the mapping runs for millions of values.
 _PLACES = {places: Decimal(places) for places in ("0.01", "0.0001", "0.001")}
 _ZERO, _HUNDRED = Decimal(0), Decimal(100)
+#: The naive and the UTC epoch: a local time less its offset becomes UTC by exact timedelta arithmetic.
+_EPOCH, _EPOCH_UTC = dt.datetime(1970, 1, 1), dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: Decimal texts already read, for the columns whose values repeat (a line's quantity, price and
+#: discount): text → (the text as a Decimal, rounded half-up to its places), only for texts that read
+#: as a number within the column's bounds. A text always reads as the same Decimal, so a hit is exactly
+#: what reading it again would give. Bounded: emptied when full.
+_CACHE_LIMIT = 16_384
+_QUANTITIES: dict[str, tuple[Decimal, Decimal]] = {}
+_PRICES: dict[str, tuple[Decimal, Decimal]] = {}
+_PERCENTS: dict[str, tuple[Decimal, Decimal]] = {}
+
+
+def _number(value: str, places: str, maximum: Decimal) -> tuple[Decimal, Decimal] | None:
+    """A decimal text (SQLite's) as (Decimal, rounded half-up to `places`), if it reads as a number whose
+    rounded value is within ±`maximum`; else None, and the rule's own code decides (rejects, or raises)."""
+    try:
+        number = Decimal(value.strip())
+        rounded = number.quantize(_PLACES[places], rounding=ROUND_HALF_UP)
+        if abs(rounded) > maximum:  # NaN raises here (InvalidOperation), as infinities did above
+            return None
+    except InvalidOperation:
+        return None
+    return number, rounded
+
+
+def _known(cache: dict, value: str, places: str, maximum: Decimal) -> tuple[Decimal, Decimal] | None:
+    """_number, remembered."""
+    hit = cache.get(value)
+    if hit is None:
+        hit = _number(value, places, maximum)
+        if hit is not None:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            cache[value] = hit
+    return hit
 
 
 class Rule(str, enum.Enum):
@@ -125,6 +160,9 @@ def text(value: Any) -> str | None:
     """Rule 2: strip padding and white space; '' and NULL are the same (None); cp1252 arrives as Unicode."""
     if value is None:
         return None
+    if type(value) is str and value.isascii():  # noqa: E721 - the common case: no C1 character possible
+        value = value.strip()
+        return value or None
     if type(value) is not str:
         if isinstance(value, (bytes, bytearray, memoryview)):
             value = bytes(value).decode("cp1252", errors="replace")
@@ -160,6 +198,17 @@ def timestamp(value: Any, tz: ZoneInfo) -> dt.datetime | None:
     that never existed moves forward by the gap. zoneinfo does both with fold=0: a gap time is
     read with the offset in force before the change, i.e. 02:30 EST = 03:30 EDT.
     """
+    if type(value) is dt.datetime and value.tzinfo is None and type(tz) is ZoneInfo:  # noqa: E721 - the common case
+        if value == SENTINEL:
+            return None
+        # The same as below without building the aware local time: the zone's offset for the local
+        # time (fold=0), taken off by timedelta arithmetic, which is exact to the microsecond.
+        offset = tz.utcoffset(value.replace(fold=0) if value.fold else value)
+        if offset is not None:
+            try:
+                return _EPOCH_UTC + ((value - _EPOCH) - offset)
+            except OverflowError:
+                pass
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, str):
@@ -201,6 +250,10 @@ def _fit(value: Decimal, places: str, maximum: Decimal, column: str) -> Decimal:
 
 def amount(value: Any, column: str, *, allow_negative: bool = False) -> Decimal:
     """Rule 5: amounts rounded half-up to 2 places; never below zero in the modern store."""
+    if type(value) is str:  # noqa: E721 - a decimal text (SQLite): the common case, without the column's name
+        known = _number(value, "0.01", AMOUNT_MAX)
+        if known is not None and (allow_negative or not known[1] < 0):
+            return known[1]
     result = _fit(_decimal(required(value, column), column), "0.01", AMOUNT_MAX, column)
     if result < 0 and not allow_negative:
         raise _Reject(Rule.NEGATIVE_AMOUNT, f"{column} = {value} is negative.")
@@ -213,11 +266,19 @@ def optional_amount(value: Any, column: str) -> Decimal | None:
 
 def price(value: Any, column: str) -> Decimal:
     """Rule 5: unit prices keep 4 places."""
+    if type(value) is str:  # noqa: E721
+        known = _known(_PRICES, value, "0.0001", PRICE_MAX)
+        if known is not None:
+            return known[1]
     return _fit(_decimal(required(value, column), column), "0.0001", PRICE_MAX, column)
 
 
 def quantity(value: Any, column: str) -> Decimal:
     """Rule 5: quantities keep 3 places."""
+    if type(value) is str:  # noqa: E721
+        known = _known(_QUANTITIES, value, "0.001", QUANTITY_MAX)
+        if known is not None:
+            return known[1]
     return _fit(_decimal(required(value, column), column), "0.001", QUANTITY_MAX, column)
 
 
@@ -243,6 +304,8 @@ def status(value: Any, table: Mapping[str, str], column: str) -> str:
 
 def _blank(value: Any) -> str:
     """Modern optional text columns store '' for none."""
+    if type(value) is str and value.isascii():  # noqa: E721 - as text() does, without the call
+        return value.strip()
     return text(value) or ""
 
 
@@ -327,7 +390,9 @@ def map_order(header: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], *, 
         if flag and flag.upper() == "Y":
             outcome.exclusion = Finding("order", key, Rule.SOFT_DELETED, "Soft-deleted in legacy (DEL_FLG = 'Y').")
             return
-        _parent_check(customer, child=f"Order {key}", parent="customer", parent_key=header["CUST_ID"])
+        customer_key = header["CUST_ID"]
+        if customer is not ParentState.MIGRATED:  # a migrated parent passes: no message to make
+            _parent_check(customer, child=f"Order {key}", parent="customer", parent_key=customer_key)
         values = {
             "legacy_id": int(header["ORD_NO"]),
             "number": key,
@@ -371,6 +436,43 @@ def map_order(header: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], *, 
 
 
 def _map_order_line(outcome: Outcome, line: Mapping[str, Any]) -> dict[str, Any]:
+    # The common case first: the line's four numbers are decimal texts that pass their checks, so
+    # their values are known without the column names the rules quote; anything else goes the whole
+    # way (_map_order_line_in_full), which finds the same values, or the rule the line breaks.
+    number = line["LINE_NO"]  # read first, as the whole way reads it
+    raw = line["QTY_ORD"], line["UNIT_PRICE"], line["DISC_PCT"], line["LINE_TOTAL"]
+    if type(raw[0]) is str and type(raw[1]) is str and type(raw[2]) is str and type(raw[3]) is str:  # noqa: E721
+        qty = _known(_QUANTITIES, raw[0], "0.001", QUANTITY_MAX)
+        unit_price = _known(_PRICES, raw[1], "0.0001", PRICE_MAX)
+        pct, total = _known(_PERCENTS, raw[2], "0.01", _HUNDRED), _number(raw[3], "0.01", AMOUNT_MAX)
+        if (qty is not None and unit_price is not None and pct is not None and total is not None
+                and qty[1] > 0 and not unit_price[1] < 0 and _ZERO <= pct[0] <= _HUNDRED and not total[1] < 0):
+            sku = text(line["ITEM_SKU"])
+            if sku is not None:
+                values = {
+                    "line_number": int(number),
+                    "sku": sku,
+                    "description": _blank(line.get("ITEM_DESC")),
+                    "quantity": qty[1],
+                    "unit_price": unit_price[1],
+                    "discount_percent": pct[1],
+                    "line_total": total[1],
+                }
+                _check_line_total(outcome, line, number, qty[0], unit_price[0], pct[0], total[0])
+                return values
+    return _map_order_line_in_full(outcome, line)
+
+
+def _check_line_total(outcome: Outcome, line: Mapping[str, Any], number: Any, raw_qty: Decimal, raw_price: Decimal,
+                      pct: Decimal, raw_total: Decimal) -> None:
+    computed = raw_qty * raw_price * (100 - pct) / 100
+    if _off_by(raw_total, computed):
+        _warn(outcome, Rule.LINE_TOTAL_MISMATCH,
+              f"Line {number}: LINE_TOTAL {line['LINE_TOTAL']} ≠ QTY × PRICE × (1 − DISC/100) = "
+              f"{computed.quantize(Decimal('0.0001'))}; legacy amount kept.")
+
+
+def _map_order_line_in_full(outcome: Outcome, line: Mapping[str, Any]) -> dict[str, Any]:
     number = line["LINE_NO"]
     where = f"Line {number}"
     # Quantity and price are read as Decimals once, where their rules first need them (the rules
@@ -399,11 +501,7 @@ def _map_order_line(outcome: Outcome, line: Mapping[str, Any]) -> dict[str, Any]
         "discount_percent": pct.quantize(_PLACES["0.01"], rounding=ROUND_HALF_UP),
         "line_total": total,
     }
-    computed = raw_qty * raw_price * (100 - pct) / 100
-    if _off_by(_raw_decimal(line["LINE_TOTAL"]), computed):
-        _warn(outcome, Rule.LINE_TOTAL_MISMATCH,
-              f"{where}: LINE_TOTAL {line['LINE_TOTAL']} ≠ QTY × PRICE × (1 − DISC/100) = "
-              f"{computed.quantize(Decimal('0.0001'))}; legacy amount kept.")
+    _check_line_total(outcome, line, number, raw_qty, raw_price, pct, _raw_decimal(line["LINE_TOTAL"]))
     return values
 
 
@@ -418,7 +516,9 @@ def map_invoice(header: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], *
 
     def build(outcome: Outcome) -> None:
         required(text(header["INV_NO"]), "INV_NO")
-        _parent_check(customer, child=f"Invoice {key}", parent="customer", parent_key=header["CUST_ID"])
+        customer_key = header["CUST_ID"]
+        if customer is not ParentState.MIGRATED:  # a migrated parent passes: no message to make
+            _parent_check(customer, child=f"Invoice {key}", parent="customer", parent_key=customer_key)
         order_number = header.get("ORD_NO")
         order_linked = False
         if order_number is not None:
@@ -467,6 +567,26 @@ def map_invoice(header: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], *
 
 
 def _map_invoice_line(line: Mapping[str, Any]) -> dict[str, Any]:
+    # As for order lines: decimal texts that pass their rules first, anything else the whole way.
+    number = line["LINE_NO"]  # read first, as the whole way reads it
+    raw_qty, raw_price, raw_amount = line["QTY"], line["UNIT_PRICE"], line["LINE_AMT"]
+    if type(raw_qty) is str and type(raw_price) is str and type(raw_amount) is str:  # noqa: E721
+        qty = _known(_QUANTITIES, raw_qty, "0.001", QUANTITY_MAX)
+        unit_price = _known(_PRICES, raw_price, "0.0001", PRICE_MAX)
+        line_amount = _number(raw_amount, "0.01", AMOUNT_MAX)
+        if qty is not None and unit_price is not None and line_amount is not None and not qty[1] < 0:
+            return {
+                "line_number": int(number),
+                "sku": "",
+                "description": _blank(line.get("DESCR")),
+                "quantity": qty[1],
+                "unit_price": unit_price[1],
+                "amount": line_amount[1],
+            }
+    return _map_invoice_line_in_full(line)
+
+
+def _map_invoice_line_in_full(line: Mapping[str, Any]) -> dict[str, Any]:
     where = f"Line {line['LINE_NO']}"
     qty = quantity(line["QTY"], f"{where} QTY")
     if qty < 0:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import gc
 import hashlib
 import inspect
 import operator
@@ -39,8 +40,10 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
+from psycopg.adapt import Dumper
 from django.conf import settings
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import Count, F, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
@@ -118,12 +121,32 @@ class EntitySpec:
         return ["t.legacy_id", "l.line_number",
                 *(f"l.{self.line_model._meta.get_field(name).column}" for name in self.line_fields)]
 
+    # -- the comparison in PostgreSQL (see Reconciler._modern_differing) ---------------------------
+    def _sql_type(self, model: type, name: str) -> str:
+        """The base type (no length, no scale: nothing is cut or rounded on its way in) of a compared value."""
+        if name in PARENT_KEYS:
+            model, name = (Customer, "legacy_id") if name == "customer_legacy_id" else (Order, "legacy_id")
+        return SQL_TYPES[model._meta.get_field(name).get_internal_type()]
+
+    def header_types(self) -> list[str]:
+        return [self._sql_type(self.model, "legacy_id"), *(self._sql_type(self.model, n) for n in self.fields)]
+
+    def line_types(self) -> list[str]:
+        return [self._sql_type(self.model, "legacy_id"), self._sql_type(self.line_model, "line_number"),
+                *(self._sql_type(self.line_model, n) for n in self.line_fields)]
+
     def lines_join(self) -> str:
         """A header's lines, by the foreign-key index (OFFSET 0 keeps the planner from turning it into a
         hash join over the whole lines table)."""
         fk = self.line_model._meta.get_field(self.parent).column
         return f" CROSS JOIN LATERAL (SELECT * FROM {self.line_model._meta.db_table} WHERE {fk} = t.id OFFSET 0) l"
 
+
+#: Django field types → the PostgreSQL type a compared value is sent as (binary COPY: a Python value of
+#: another type is refused on the way, never converted, and the span is then compared in Python).
+SQL_TYPES = {"CharField": "text", "TextField": "text", "EmailField": "text", "DecimalField": "numeric",
+             "DateTimeField": "timestamptz", "IntegerField": "int8", "SmallIntegerField": "int8",
+             "PositiveIntegerField": "int8", "PositiveSmallIntegerField": "int8", "BigIntegerField": "int8"}
 
 SPECS = {
     Entity.CUSTOMERS: EntitySpec(Entity.CUSTOMERS, "customer", Customer, CUSTOMER_COLUMNS[1:]),
@@ -245,6 +268,9 @@ class _Legacy:
     outcomes: list[Outcome] = field(default_factory=list)
     ranges: list[int] = field(default_factory=list)
     context: dict = field(default_factory=dict)
+    #: Asked for with the rows (a cold run that stores them): per range, the checksum and header count.
+    checksums: dict[int, str] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
 
 
 #: ReconciledRange fields written after a comparison.
@@ -287,7 +313,7 @@ class Reconciler:
                  keys: dict[str, Sequence[tuple[str, str]]] | None = None, batch_size: int = 5000,
                  legacy_alias: str = "legacy", started_by: str = "",
                  on_batch: Callable[[str, int], None] | None = None, checksums: bool = True,
-                 full_compare: bool = False, range_size: int = 100, workers: int = 1):
+                 full_compare: bool = False, range_size: int = 100, workers: int = 1, compare_in_sql: bool = True):
         self.entities = [e for e in ENTITY_ORDER if e in entities]
         self.since, self.keys, self.batch_size = since, keys, batch_size
         self.source = LegacySource(legacy_alias)
@@ -303,6 +329,8 @@ class Reconciler:
         #: Ranges per span: one checksum query and one read cover this many.
         self.span_ranges = max(1, batch_size // self.range_size)
         self.scope = scope_fingerprint(self.source.identity()) if self.use_checksums else ""
+        #: Compare in PostgreSQL, reading into Python only the records that differ (False: read all).
+        self.compare_in_sql = compare_in_sql
         self.reconciliation: Reconciliation | None = None
 
     @property
@@ -449,7 +477,14 @@ class Reconciler:
         _FORKED = None
 
     def _do(self, job: _Job) -> dict:
-        """One span (one job): what a worker does. Returns its figures for the parent to add up."""
+        """One span (one job): what a worker does. Returns its figures for the parent to add up.
+
+        The cyclic garbage collector waits until the span is done: a span makes hundreds of thousands
+        of short-lived objects (rows, mapped values) and no lasting cycles, and collecting while they
+        live costs a tenth of the run. Memory stays bounded by the span all the same.
+        """
+        collecting = gc.isenabled()
+        gc.disable()
         mine, self.tally = self.tally, Tally()
         try:
             spec = SPECS[job.entity]
@@ -466,6 +501,8 @@ class Reconciler:
                     "narrowing": {e: dict(n) for e, n in self.tally.narrowing.items()}}
         finally:
             self.tally = mine
+            if collecting:
+                gc.enable()
 
     def _merge(self, done: dict) -> None:
         tally = self.tally
@@ -485,10 +522,10 @@ class Reconciler:
     def _planned_span(self, spec: EntitySpec, step, job: _Job) -> int:
         """Checksum (when storing) and compare the ranges of a new span; store them. Returns legacy records."""
         span = Span(job.after, job.uppers)
-        legacy, modern, counts, legacy_keys = {}, {}, {}, None
-        if job.store:
-            legacy, modern, counts, legacy_keys = self._checksums(spec, step, span)
-        results = self._compare_span(spec, step, span, legacy_keys=legacy_keys)
+        # Every row is read and compared: the checksums to store are taken with them, in the same reads.
+        taken: dict | None = {} if job.store else None
+        results = self._compare_span(spec, step, span, checksum=taken)
+        legacy, modern = (taken["legacy"], taken["modern"]) if job.store else ({}, {})
         narrowing = self.tally.narrowing[spec.entity]
         narrowing["compared"] += len(span)
         if job.store:
@@ -605,20 +642,7 @@ class Reconciler:
             sql = checksums.legacy_keys_sql(vendor, ddl.TABLES_BY_NAME[step.table.name], span)
             legacy_keys = {_modern_key(key): int(r) for key, r in
                            self.source.query(sql, checksums.span_params(span), f"{step.table.name} keys")}
-        modern: dict[int, list[str]] = defaultdict(list)
-        parts = [("h", spec.header_columns(), False)]
-        if spec.line_model is not None:
-            parts.append(("l", spec.line_columns(), True))
-        for tag, columns, lines in parts:
-            hashed = checksums.modern_hash_sql(columns, pg_version=connection.pg_version)
-            inner, params = self._modern_sql(spec, f"{hashed} AS h", lines, span, legacy_keys)
-            with connection.cursor() as cursor:
-                cursor.execute(f"SELECT r, count(*), sum(h) FROM ({inner}) s GROUP BY r", params)
-                found = {int(r): (n, total) for r, n, total in cursor.fetchall()}
-            for i in range(len(span)):
-                n, total = found.get(i, (0, 0))
-                modern[i].append(f"{tag}:{checksums.checksum_text(n, total)}")
-        return ({i: " ".join(v) for i, v in legacy.items()}, {i: " ".join(v) for i, v in modern.items()}, counts,
+        return ({i: " ".join(v) for i, v in legacy.items()}, self._modern_checksums(spec, span, legacy_keys), counts,
                 legacy_keys)
 
     def _modern_sql(self, spec: EntitySpec, select: str, lines: bool, span: Span | None, legacy_keys: dict | None,
@@ -647,9 +671,17 @@ class Reconciler:
 
     # -- the field-by-field comparison ---------------------------------------------------------
     def _compare_span(self, spec: EntitySpec, step, span: Span, *, legacy_keys: dict | None = None,
-                      inclusive: bool = False, extra_modern: Sequence = ()) -> dict[int, RangeResult]:
-        """Read, map and compare every record of the span's ranges; findings go to the tally."""
-        legacy = self._legacy(step, span, inclusive)
+                      inclusive: bool = False, extra_modern: Sequence = (),
+                      checksum: dict | None = None) -> dict[int, RangeResult]:
+        """Read, map and compare every record of the span's ranges; findings go to the tally.
+
+        `checksum` (a dict): each range's checksums are taken too, from the very rows compared (legacy:
+        the rows as read; modern: in the comparing statement, or just before the rows are read), and
+        put in it: {"legacy": {range: text}, "modern": {range: text}, "counts": {range: headers}}.
+        """
+        legacy = self._legacy(step, span, inclusive, checksum=checksum is not None)
+        if checksum is not None:
+            checksum.update(legacy=legacy.checksums, counts=legacy.counts)
         if spec.string_keys or self.since is not None:
             # Matched by key (see _modern_sql). Keys the checksum pass saw are looked for too, and a
             # record named on purpose (--keys K:K) even if its legacy row is gone.
@@ -659,15 +691,26 @@ class Reconciler:
             for key in extra_modern:
                 keys.setdefault(str(key), 0)
             legacy_keys = keys
-        modern = self._modern(spec, span, legacy_keys, inclusive)
+        differing = self._modern_differing(spec, legacy, span, legacy_keys, inclusive, checksum is not None)
+        if differing is None:
+            if checksum is not None:
+                checksum["modern"] = self._modern_checksums(spec, span, legacy_keys)
+            modern, verified = self._modern(spec, span, legacy_keys, inclusive), frozenset()
+        else:
+            # Only the records PostgreSQL found different (or on one side only) are read and compared
+            # here; the rest were found equal there, every field and every line.
+            keys, verified, modern_checksums = differing
+            if checksum is not None:
+                checksum["modern"] = modern_checksums
+            modern = self._modern(spec, None, keys, False) if keys else _Modern()
         results: dict[int, RangeResult] = defaultdict(RangeResult)
-        self._compare(spec, legacy, modern, results)
+        self._compare(spec, legacy, modern, results, verified)
         self.tally.flush()
         for result in results.values():
             self.tally.add(result.figures, result.totals)
         return results
 
-    def _legacy(self, step, span: Span, inclusive: bool) -> _Legacy:
+    def _legacy(self, step, span: Span, inclusive: bool, checksum: bool = False) -> _Legacy:
         """The legacy records of the span in key order, mapped as the migration maps them, with their range.
 
         This is Step.read without the raw values it keeps for the migration's issues (a third of its
@@ -675,23 +718,57 @@ class Reconciler:
         The engine itself says which range each row belongs to.
         """
         vendor, table, lines_table = self.source.vendor, step.table, step.lines
-        params = checksums.span_params(span)
+        # String keys: the engine says which range a row is in (its collation cut the ranges). Integer
+        # keys order alike everywhere: the range is found here, sparing the engine a CASE per row.
+        engine_ranges = step.key_type is not int
+        params = checksums.span_params(span) if engine_ranges else checksums.span_where_params(span)
         since = extract.since_clause(vendor, table) if self.since is not None else None
+        if checksum and vendor == "sqlite":
+            self.source.connection.ensure_connection()
+            checksums.register_sqlite_functions(self.source.connection.connection)
         sql = checksums.span_rows_sql(vendor, ddl.TABLES_BY_NAME[table.name], table.key, span, inclusive=inclusive,
-                                      since=since)
+                                      since=since, with_range=engine_ranges, check=checksum)
         rows = self.source.query(sql, params + extract.since_params(table, self.since), f"{table.name} rows")
         legacy = _Legacy()
         columns = table.columns
         legacy.headers = [dict(zip(columns, row)) for row in rows]
-        legacy.ranges = [int(row[-1]) for row in rows]
+        bounded = span.uppers[:-1]
+        at_range = -2 if checksum else -1
+        if engine_ranges:
+            legacy.ranges = [int(row[at_range]) for row in rows]
+        else:
+            at = columns.index(table.key)
+            legacy.ranges = [bisect.bisect_left(bounded, row[at]) for row in rows]
+        checks: dict[str, dict[int, list]] = {"h": defaultdict(list), "l": defaultdict(list)}
+        if checksum:
+            for row, r in zip(rows, legacy.ranges):
+                checks["h"][r].append(row[-1])
         lines_by_key: dict = defaultdict(list)
-        if lines_table is not None and rows:
+        if lines_table is not None and (rows or checksum):
+            # Lines without a header (orphans) count in their range's checksum as the engine counts them;
+            # string keys: the engine says which range a line is in, as for headers.
+            line_ranges = checksum and engine_ranges
             sql = checksums.span_rows_sql(vendor, ddl.TABLES_BY_NAME[lines_table.name], lines_table.key, span,
-                                          inclusive=inclusive)
+                                          inclusive=inclusive, with_range=line_ranges, check=checksum)
             line_columns, key = lines_table.columns, lines_table.key
+            at = line_columns.index(key)
+            params = checksums.span_params(span) if line_ranges else checksums.span_where_params(span)
             for row in self.source.query(sql, params, f"{lines_table.name} rows"):
                 line = dict(zip(line_columns, row))
                 lines_by_key[line[key]].append(line)
+                if checksum:
+                    r = int(row[-2]) if line_ranges else bisect.bisect_left(bounded, row[at])
+                    checks["l"][r].append(row[-1])
+        if checksum:
+            tags = ("h", "l") if lines_table is not None else ("h",)
+            for i in range(len(span)):
+                parts = []
+                for tag in tags:
+                    n, total = checksums.range_checksum(vendor, checks[tag].get(i, ()))
+                    parts.append(f"{tag}:{checksums.checksum_text(n, total)}")
+                    if tag == "h":
+                        legacy.counts[i] = n
+                legacy.checksums[i] = " ".join(parts)
         legacy.context = step.parent_states(legacy.headers) if rows else {}
         key = table.key
         legacy.outcomes = [step.map(header, lines_by_key.get(header[key], []), legacy.context)
@@ -699,6 +776,142 @@ class Reconciler:
         if step.entity == Entity.CUSTOMERS:
             step._reject_duplicate_codes(legacy.outcomes)
         return legacy
+
+    def _modern_differing(self, spec: EntitySpec, legacy: _Legacy, span: Span, legacy_keys: dict | None,
+                          inclusive: bool, checksum: bool = False) -> tuple[dict, frozenset, dict] | None:
+        """Compare the span in PostgreSQL: which modern records may differ from the mapped legacy ones.
+
+        The mapped values (exactly what _compare compares) are copied into a temporary table, in binary,
+        typed as the modern columns' base types, and one statement joins them with the span's modern
+        rows (the same rows _modern reads), headers by key and lines by key and line number. It returns
+        every key whose record or lines differ in any field, or are on one side only; equal means what
+        `same` means: text '' and NULL alike, numbers and instants by value. Returns (keys to read and
+        compare in Python → range index, keys found equal in every field and line, and with `checksum`
+        each range's modern checksum, taken by the same statement over the same rows), or None when the
+        span is to be compared in Python altogether (not PostgreSQL, or a value the copy refuses).
+        """
+        if connection.vendor != "postgresql" or not self.compare_in_sql:
+            return None
+        string_keys = spec.string_keys
+        values_of = spec.values
+        line_values = operator.itemgetter("line_number", *spec.line_fields) if spec.line_model else None
+        mapped: list = []
+        headers, lines = [], []
+        range_of: dict = {}
+        for outcome, r in zip(legacy.outcomes, legacy.ranges):
+            key = outcome.legacy_key if string_keys else int(outcome.legacy_key)
+            range_of[key] = r
+            if outcome.values is None:
+                continue
+            mapped.append(key)
+            headers.append((key, *values_of(outcome.values)))
+            if line_values is not None:
+                lines.extend((key, *line_values(line)) for line in outcome.lines)
+        if len(range_of) != len(legacy.outcomes):
+            return None  # two legacy keys that map to the same modern key: compared in Python
+        try:
+            with transaction.atomic():
+                flagged = self._differing_sql(spec, span, legacy_keys, inclusive, headers, lines, checksum)
+        except (DatabaseError, TypeError, ValueError, AttributeError, OverflowError, psycopg.Error):
+            # A value PostgreSQL cannot hold (a NUL character, a number out of range, an unexpected
+            # type): the span is compared in Python, which reports it as what it is.
+            _TEMP_TABLES.clear()  # made in the transaction just rolled back, perhaps
+            return None
+        keys: dict[str, int] = {}
+        found = set()
+        sums: dict[str, dict[int, tuple]] = {"H": {}, "L": {}}
+        # Headers first: a modern record on its own comes with its range index, its lines without.
+        for kind, key, r, n, total in sorted(flagged, key=lambda row: row[2] is None):
+            if kind in sums:
+                sums[kind][int(r)] = (n, total)
+                continue
+            key = key if string_keys else int(key)
+            found.add(key)
+            keys.setdefault(str(key), range_of.get(key, 0 if r is None else r))
+        modern_checksums = {}
+        if checksum:
+            tags = (("h", "H"), ("l", "L")) if spec.line_model is not None else (("h", "H"),)
+            for i in range(len(span)):
+                modern_checksums[i] = " ".join(f"{tag}:{checksums.checksum_text(*sums[kind].get(i, (0, 0)))}"
+                                               for tag, kind in tags)
+        return keys, frozenset(k for k in mapped if k not in found), modern_checksums
+
+    def _differing_sql(self, spec: EntitySpec, span: Span, legacy_keys: dict | None, inclusive: bool,
+                       headers: list, lines: list, checksum: bool) -> list[tuple]:
+        connection.ensure_connection()
+        tables = _temp_tables(spec)
+        raw = connection.connection  # a psycopg connection: COPY, and the SQL below, go to it directly
+        with raw.cursor() as cursor:
+            cursor.adapters.register_dumper(None, _DecimalAsText)
+            cursor.execute(f"TRUNCATE {', '.join(name for name, _ in tables)}")
+            for (name, types), rows in zip(tables, (headers, lines)):
+                if not rows:
+                    continue
+                columns = ", ".join(f"c{i}" for i in range(len(types)))
+                with cursor.copy(f"COPY {name} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types([_COPIED_AS.get(t, t) for t in types])
+                    for row in rows:
+                        copy.write_row(row)
+            sql, params = self._differing_query(spec, span, legacy_keys, inclusive, tables, checksum)
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def _differing_query(self, spec: EntitySpec, span: Span, legacy_keys: dict | None, inclusive: bool,
+                         tables: list, checksum: bool) -> tuple[str, list]:
+        """(kind, key, range, rows, hash sum): 'h'/'l' rows name a record whose header/lines differ;
+        with `checksum`, 'H'/'L' rows give each range's modern checksum over the same modern rows."""
+        def distinct(types: list[str], start: int) -> str:
+            def side(alias: str) -> str:
+                def value(i: int) -> str:
+                    if types[i] == "text":
+                        return f"coalesce({alias}.c{i}, '')"  # '' and NULL are the same
+                    if types[i] == "numeric" and alias == "s":
+                        return f"{alias}.c{i}::numeric"  # sent as its exact text (_DecimalAsText)
+                    return f"{alias}.c{i}"
+                return ", ".join(value(i) for i in range(start, len(types)))
+            return f"ROW({side('m')}) IS DISTINCT FROM ROW({side('s')})"
+
+        def hashed(count: int) -> str:
+            return checksums.modern_hash_sql([f"c{i}" for i in range(count)], pg_version=connection.pg_version)
+
+        (head_table, head_types), *rest = tables
+        select = ", ".join(f"{expr} AS c{i}" for i, expr in enumerate(spec.header_columns()))
+        inner, params = self._modern_sql(spec, select, False, span, legacy_keys, inclusive=inclusive)
+        ctes = [f"mh AS ({inner})"]
+        parts = [f"SELECT 'h' AS kind, coalesce(m.c0, s.c0)::text AS key, m.r AS r, NULL::bigint AS n, "
+                 f"NULL::numeric AS total FROM mh m FULL JOIN {head_table} s ON s.c0 = m.c0 "
+                 f"WHERE m.c0 IS NULL OR s.c0 IS NULL OR {distinct(head_types, 1)}"]
+        if checksum:
+            parts.append(f"SELECT 'H', NULL, r, count(*), sum({hashed(len(head_types))}) FROM mh GROUP BY r")
+        if rest:
+            (line_table, line_types), = rest
+            select = ", ".join(f"{expr} AS c{i}" for i, expr in enumerate(spec.line_columns()))
+            inner, line_params = self._modern_sql(spec, select, True, span, legacy_keys, inclusive=inclusive)
+            ctes.append(f"ml AS ({inner})")
+            params = params + line_params
+            parts.append(f"SELECT DISTINCT 'l', coalesce(m.c0, s.c0)::text, NULL::integer, NULL::bigint, "
+                         f"NULL::numeric FROM ml m FULL JOIN {line_table} s ON s.c0 = m.c0 AND s.c1 = m.c1 "
+                         f"WHERE m.c0 IS NULL OR s.c0 IS NULL OR {distinct(line_types, 2)}")
+            if checksum:
+                parts.append(f"SELECT 'L', NULL, r, count(*), sum({hashed(len(line_types))}) FROM ml GROUP BY r")
+        return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(f"({part})" for part in parts), params
+
+    def _modern_checksums(self, spec: EntitySpec, span: Span, legacy_keys: dict | None) -> dict[int, str]:
+        """Per range of the span, the modern checksum (PostgreSQL over the values compared)."""
+        modern: dict[int, list[str]] = defaultdict(list)
+        parts = [("h", spec.header_columns(), False)]
+        if spec.line_model is not None:
+            parts.append(("l", spec.line_columns(), True))
+        for tag, columns, lines in parts:
+            hashed = checksums.modern_hash_sql(columns, pg_version=connection.pg_version)
+            inner, params = self._modern_sql(spec, f"{hashed} AS h", lines, span, legacy_keys)
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT r, count(*), sum(h) FROM ({inner}) s GROUP BY r", params)
+                found = {int(r): (n, total) for r, n, total in cursor.fetchall()}
+            for i in range(len(span)):
+                n, total = found.get(i, (0, 0))
+                modern[i].append(f"{tag}:{checksums.checksum_text(n, total)}")
+        return {i: " ".join(v) for i, v in modern.items()}
 
     def _modern(self, spec: EntitySpec, span: Span, legacy_keys: dict | None, inclusive: bool) -> _Modern:
         if connection.vendor != "postgresql":
@@ -747,17 +960,34 @@ class Reconciler:
                 modern.lines[key][number] = tuple(values)
         return modern
 
-    def _compare(self, spec: EntitySpec, legacy: _Legacy, modern: _Modern, results: dict[int, RangeResult]) -> None:
+    def _compare(self, spec: EntitySpec, legacy: _Legacy, modern: _Modern, results: dict[int, RangeResult],
+                 verified: frozenset = frozenset()) -> None:
+        """Record by record, lines by line number. `verified`: keys found equal in every field and line
+        already (in PostgreSQL), whose modern rows were not read."""
         entity, fields, record_name = spec.entity, spec.fields, spec.record
         values_of = spec.values
         string_keys = spec.string_keys
         records, lines = modern.records, modern.lines
         depends = self._parent_depends(legacy)
+        line_record = spec.line_record if spec.line_model is not None else None
         for outcome, header, r in zip(legacy.outcomes, legacy.headers, legacy.ranges):
             result = results[r]
             figures = result.figures[entity]
             figures["legacy"] += 1
             key = outcome.legacy_key if string_keys else int(outcome.legacy_key)
+            if key in verified:
+                figures["modern"] += 1
+                figures["matched"] += 1
+                if depends:
+                    result.depends.extend(depends.get(outcome.legacy_key, ()))
+                self._count_totals(spec, outcome.values, result)
+                if line_record is not None:
+                    n = len(outcome.lines)
+                    line_figures = result.figures[line_record]
+                    line_figures["legacy"] += n
+                    line_figures["modern"] += n
+                    line_figures["matched"] += n
+                continue
             found = records.pop(key, None)
             record = None if found is None else found[1]
             if record is not None:
@@ -943,8 +1173,12 @@ class Reconciler:
     def _count_totals(self, spec: EntitySpec, values: dict, result: RangeResult) -> None:
         if not spec.date_field:
             return
-        month = self._month(values[spec.date_field])
-        key = f"{spec.entity}|{values['currency']}|{month.isoformat() if month else ''}"
+        moment = values[spec.date_field]
+        if moment:
+            local = moment.astimezone(self.tz)  # as _month, without making the date: the same text
+            key = f"{spec.entity}|{values['currency']}|{local.year:04d}-{local.month:02d}-01"
+        else:
+            key = f"{spec.entity}|{values['currency']}|"
         slot = result.totals.get(key)
         if slot is None:
             result.totals[key] = [1, values[spec.amount_field]]
@@ -988,6 +1222,44 @@ class Reconciler:
             totals.append(total)
         ControlTotal.objects.bulk_create(totals)
         return agree
+
+
+class _DecimalAsText(Dumper):
+    """A Decimal as its exact text, in a binary COPY: several times cheaper than psycopg's binary numeric,
+    and PostgreSQL reads the text back as the same number. Anything but a finite Decimal is refused."""
+
+    format = psycopg.pq.Format.BINARY
+    oid = psycopg.postgres.types["varchar"].oid
+
+    def dump(self, obj) -> bytes:
+        if type(obj) is not Decimal or not obj.is_finite():  # noqa: E721
+            raise TypeError(f"not a finite Decimal: {obj!r}")
+        return str(obj).encode()
+
+
+#: How a value of a temporary table's column type is copied in (numbers: see _DecimalAsText).
+_COPIED_AS = {"numeric": "varchar"}
+#: Temporary tables made on each connection, by (connection, entity).
+_TEMP_TABLES: dict[tuple[int, str], list[tuple[str, list[str]]]] = {}
+
+
+def _temp_tables(spec: EntitySpec) -> list[tuple[str, list[str]]]:
+    """The span's mapped headers (and lines) go here for the comparison in PostgreSQL: (name, types)."""
+    raw = connection.connection
+    slot = (id(raw), spec.entity)
+    tables = _TEMP_TABLES.get(slot)
+    if tables is None:
+        tables = [(f"reconcile_{spec.entity}", spec.header_types())]
+        if spec.line_model is not None:
+            tables.append((f"reconcile_{spec.entity}_lines", spec.line_types()))
+        with raw.cursor() as cursor:
+            for name, types in tables:
+                columns = ", ".join(f"c{i} {_COPIED_AS.get(t, t)}" for i, t in enumerate(types))
+                cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({columns})")
+        if len(_TEMP_TABLES) > 64:
+            _TEMP_TABLES.clear()
+        _TEMP_TABLES[slot] = tables
+    return tables
 
 
 def _array(values: Sequence, sql_type: str) -> tuple[str, Any]:

@@ -339,3 +339,94 @@ def test_an_invoice_discount_line_with_a_negative_price_is_carried_as_it_is():
     outcome = map_invoice(invoice_row(), lines, customer=ParentState.MIGRATED, order=ParentState.MIGRATED, tz=NY)
     assert outcome.mapped and outcome.warnings == []
     assert outcome.lines[1]["unit_price"] == Decimal("-5.0000") and outcome.lines[1]["amount"] == Decimal("-5.00")
+
+
+# -- the same value whatever form it arrives in, the first time and every time after -----------------
+DECIMAL_TEXTS = ["1.000", " 2.5 ", "0.0049", "0.005", "-0.005", "12.3450", "-3.2500", "100.00", "0", "-0.00",
+                 "99999999999.9999", "1E+2", "1_000"]
+
+
+@pytest.mark.parametrize("rule, column", [(mapping.amount, "TOTAL_AMT"), (mapping.price, "UNIT_PRICE"),
+                                          (mapping.quantity, "QTY_ORD")])
+def test_a_decimal_text_maps_as_the_decimal_it_holds_every_time(rule, column):
+    def outcome(value):
+        try:
+            result = rule(value, column)
+            return "value", result, str(result)
+        except mapping._Reject as reject:
+            return "rejected", reject.rule, reject.message
+
+    for text in DECIMAL_TEXTS * 3:  # three rounds: the values read the first time are remembered
+        as_decimal = outcome(Decimal(text.strip().replace("_", "")))
+        assert outcome(text)[:2] == as_decimal[:2], text
+        if as_decimal[0] == "value":
+            assert outcome(text)[2] == as_decimal[2], text  # the same places, not only the same value
+
+
+@pytest.mark.parametrize("text", ["abc", "", "  ", "NaN", "1e30"])
+def test_a_text_that_is_no_amount_is_rejected_or_refused_the_same_way_every_time(text):
+    def outcome():
+        try:
+            return "value", mapping.amount(text, "TOTAL_AMT")
+        except mapping._Reject as reject:
+            return "rejected", reject.rule, reject.message
+        except Exception as exc:  # noqa: BLE001 - the same exception, whatever it is
+            return "raised", type(exc)
+
+    first = outcome()
+    assert first[0] != "value" and outcome() == first == outcome()
+
+
+def _as_texts(row: dict) -> dict:
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"QTY_ORD": Decimal("0.000")}, {"UNIT_PRICE": Decimal("-1.0000")}, {"DISC_PCT": Decimal("100.01")},
+    {"LINE_TOTAL": Decimal("-20.0000")}, {"ITEM_SKU": "   "}, {"LINE_TOTAL": Decimal("25.0000")},
+    {"DISC_PCT": Decimal("12.50"), "LINE_TOTAL": Decimal("17.5000")}, {"QTY_ORD": Decimal("9999999999.999")},
+])
+def test_an_order_of_decimal_texts_maps_exactly_as_the_same_order_of_decimals(overrides):
+    def essence(outcome):
+        return (outcome.values, outcome.lines, outcome.rejection, [w.message for w in outcome.warnings])
+
+    lines = [line_row(1), line_row(2, **overrides)]
+    as_decimals = essence(map_order(order_row(), lines, customer=ParentState.MIGRATED, tz=NY))
+    for _ in range(2):
+        texts = essence(map_order(_as_texts(order_row()), [_as_texts(line) for line in lines],
+                                  customer=ParentState.MIGRATED, tz=NY))
+        assert texts == as_decimals
+
+
+@pytest.mark.parametrize("overrides", [{}, {"QTY": Decimal("-1.000")}, {"LINE_AMT": Decimal("-5.0000")},
+                                       {"UNIT_PRICE": Decimal("-17.5000")}, {"QTY": "x"}])
+def test_an_invoice_of_decimal_texts_maps_exactly_as_the_same_invoice_of_decimals(overrides):
+    def essence(outcome):
+        return (outcome.values, outcome.lines, outcome.rejection, [w.message for w in outcome.warnings])
+
+    lines = [invoice_line_row(1), invoice_line_row(2, **overrides)]
+    kwargs = {"customer": ParentState.MIGRATED, "order": ParentState.MIGRATED, "tz": NY}
+    as_decimals = essence(map_invoice(invoice_row(), lines, **kwargs))
+    for _ in range(2):
+        assert essence(map_invoice(_as_texts(invoice_row()), [_as_texts(line) for line in lines], **kwargs)) \
+            == as_decimals
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Australia/Lord_Howe", "Europe/Dublin", "UTC"])
+def test_every_minute_around_each_clock_change_becomes_the_utc_instant_zoneinfo_gives(zone):
+    tz = ZoneInfo(zone)
+    starts = [dt.datetime(2024, month, day) for month in (3, 4, 10, 11) for day in range(1, 32, 3)
+              if not (month in (4, 11) and day == 31)]
+    for start in starts:
+        for minutes in range(0, 24 * 60, 7):
+            local = start + dt.timedelta(minutes=minutes, seconds=13, microseconds=250)
+            for value in (local, local.replace(fold=1)):
+                expected = local.replace(tzinfo=tz, fold=0).astimezone(dt.UTC)
+                got = mapping.timestamp(value, tz)
+                assert got == expected and got.tzinfo is dt.UTC and got.utcoffset() == dt.timedelta(0), value
+
+
+def test_ascii_text_is_trimmed_and_text_with_cp1252_bytes_is_still_re_decoded():
+    assert mapping.text("  plain  ") == "plain" and mapping.text("   ") is None
+    assert mapping.text(" \x93quoted\x94 ") == "\u201cquoted\u201d"
+    assert mapping._blank("  ") == "" and mapping._blank(" \x80 ") == "\u20ac" and mapping._blank(None) == ""
