@@ -425,6 +425,9 @@ def write_report(args, load: dict, generator: str, scenarios: list[Scenario], ra
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     generator = args.generator
+    if generator in ("auto", "wrk") and not shutil.which("wrk"):
+        # Debian's package, as pgloader for the migration benchmark; installed once when missing.
+        subprocess.run([str(ROOT / "bin" / "install-system-deps"), "wrk"], check=False)
     if generator == "auto":
         generator = "wrk" if shutil.which("wrk") else "python"
     if generator == "wrk" and not shutil.which("wrk"):

@@ -120,14 +120,16 @@ class JWTAuthentication(SimpleJWTAuthentication):
             _verified.put(raw_token, token)
         return token
 
-    def peek_user_id(self, request) -> int | None:
+    @classmethod
+    def peek_user_id(cls, request) -> int | None:
         """The user id of a valid bearer token, or None; no database, no exception."""
-        header = self.get_header(request)
-        raw = self.get_raw_token(header) if header is not None else None
+        auth = _peeker()
+        header = auth.get_header(request)
+        raw = auth.get_raw_token(header) if header is not None else None
         if raw is None:
             return None
         try:
-            return int(self.get_validated_token(raw)[jwt_settings.USER_ID_CLAIM])
+            return int(auth.get_validated_token(raw)[jwt_settings.USER_ID_CLAIM])
         except (InvalidToken, KeyError, TypeError, ValueError, AuthenticationFailed):
             return None
 
@@ -143,3 +145,14 @@ class JWTAuthentication(SimpleJWTAuthentication):
             raise AuthenticationFailed("User is inactive", code="user_inactive")
         return user
 
+
+def _peeker() -> JWTAuthentication:
+    """One instance for peek_user_id: it reads no instance state, and building one per request
+    (get_user_model() and friends) is a visible share of a cached answer's cost."""
+    global _PEEKER
+    if _PEEKER is None:
+        _PEEKER = JWTAuthentication()
+    return _PEEKER
+
+
+_PEEKER: JWTAuthentication | None = None

@@ -8,6 +8,8 @@ workers, and ~1 000 pickled floats per request at the rates integrators need.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
@@ -17,6 +19,7 @@ _PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h"
             "d": 86400, "day": 86400}
 
 
+@lru_cache(maxsize=64)  # every request builds its throttles; the configured rates are few
 def parse_rate(rate: str) -> tuple[int, int]:
     """'1200/min' → (1200, 60). A malformed rate is a configuration error and fails loudly."""
     count, _, period = rate.partition("/")

@@ -6,13 +6,16 @@ import hashlib
 import json
 from collections.abc import Callable
 
+from django.core.cache import caches
 from django.http import HttpResponse
 from rest_framework import viewsets
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from oms.cache import hot_cache
+from oms.api.auth import JWTAuthentication, principal_spec
+from oms.api.permissions import RolePermissions
+from oms.cache import REDIS_ALIAS, hot_cache
 
 #: Record ids in URLs: at most 18 digits, so any id a client sends fits the database's bigint.
 ID_REGEX = "[0-9]{1,18}"
@@ -54,16 +57,12 @@ class ThrottleFirstMixin:
         Nothing is decided here: authentication, the rate limit, the permission check and the
         view still run in order, reading these results instead of asking Redis again.
         """
-        from oms.api.auth import JWTAuthentication
+        user_id = JWTAuthentication.peek_user_id(request)
+        return None if user_id is None else self._prefetch_for(user_id, request, self.cached_answer_spec(request))
 
-        user_id = JWTAuthentication().peek_user_id(request)
-        return None if user_id is None else self._prefetch_for(user_id, request)
-
-    def _prefetch_for(self, user_id: int, request):
-        from oms.api.auth import principal_spec
-
+    def _prefetch_for(self, user_id: int, request, answer: tuple[str, int | None, str] | None):
+        """The round trip for this user's request; `answer` is its cached_answer_spec (or None)."""
         values = [principal_spec(user_id)]
-        answer = self.cached_answer_spec(request)
         if answer is not None:
             values.append(answer)
         counters = [c for c in (t.counter_for_user(user_id) for t in self._throttles()
@@ -85,6 +84,12 @@ _NOT_YET = object()
 #: or decline" (set by the middleware), and "the fast path was tried already" (set on declining).
 FAST_ONLY = "oms_fast_only"
 FAST_TRIED = "oms_fast_tried"
+
+
+#: get_required_permissions() reads only its arguments: one instance serves every request.
+_ROLE_PERMISSIONS = RolePermissions()
+#: The Allow header per (view set, action map): the routes are fixed, so this stays small.
+_ALLOW_HEADERS: dict[tuple, str] = {}
 
 
 class Declined(HttpResponse):
@@ -141,18 +146,15 @@ class ApiViewSet(ThrottleFirstMixin, viewsets.GenericViewSet):
                 or request.META.get("HTTP_ACCEPT", "") not in JSON_ACCEPTS
                 or (request.META.get("QUERY_STRING") and "format" in request.GET)):
             return None
-        from oms.api.auth import JWTAuthentication, principal_spec
-        from oms.api.permissions import RolePermissions
-
         self.kwargs = kwargs
         spec = self.cached_answer_spec(request)
         if spec is None:
             return None
-        user_id = JWTAuthentication().peek_user_id(request)
+        user_id = JWTAuthentication.peek_user_id(request)
         if user_id is None:
             return None
         self.request = request  # get_throttles() and friends read it
-        prefetched = request.oms_prefetch = self._prefetch_for(user_id, request)
+        prefetched = request.oms_prefetch = self._prefetch_for(user_id, request, spec)
         if prefetched is None:
             return None
         principal = _principal(prefetched.values.get(principal_spec(user_id)))
@@ -161,7 +163,7 @@ class ApiViewSet(ThrottleFirstMixin, viewsets.GenericViewSet):
             return None
         if not principal["is_superuser"]:
             model = (self.queryset if self.queryset is not None else self.get_queryset()).model
-            needed = RolePermissions().get_required_permissions("GET", model)
+            needed = _ROLE_PERMISSIONS.get_required_permissions("GET", model)
             if not set(needed) <= principal["permission_set"]:
                 return None
         for throttle in self._throttles():
@@ -172,10 +174,18 @@ class ApiViewSet(ThrottleFirstMixin, viewsets.GenericViewSet):
         response = HttpResponse(body, content_type="application/json")
         response["X-Cache"] = "hit"
         response["Vary"] = "Accept"
-        response["Allow"] = ", ".join(self.allowed_methods)
+        response["Allow"] = self._allow_header()
         # What CommonMiddleware would add; oms.api.middleware may answer before it runs.
         response["Content-Length"] = str(len(body))
         return response
+
+    def _allow_header(self) -> str:
+        """What DRF puts in Allow, once per view set and action map (it probes every HTTP method)."""
+        key = (type(self), tuple(sorted(self.action_map.items())))
+        allow = _ALLOW_HEADERS.get(key)
+        if allow is None:
+            allow = _ALLOW_HEADERS[key] = ", ".join(self.allowed_methods)
+        return allow
 
     # -----------------------------------------------------------------------------------------
     # Query parameters
@@ -280,8 +290,4 @@ def _decoded(found):
     """The value of a prefetched (namespace, token, raw) triple, or None."""
     if found is None or found[2] is None:
         return None
-    from django.core.cache import caches
-
-    from oms.cache import REDIS_ALIAS
-
     return caches[REDIS_ALIAS].client.decode(found[2])
