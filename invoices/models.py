@@ -85,7 +85,8 @@ class Invoice(models.Model):
     legacy_id = models.CharField("legacy INV_NO", max_length=12, unique=True, null=True, blank=True,
                                  editable=False)
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    # Indexed by invoice_customer_idx, whose leading column it is.
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices", db_index=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices",
                               help_text="Empty for a manual invoice.")
     legacy_order_number = models.IntegerField(
@@ -113,7 +114,7 @@ class Invoice(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)  # indexed by invoice_updated_idx
 
     objects = InvoiceQuerySet.as_manager()
 
@@ -173,7 +174,6 @@ class Invoice(models.Model):
             models.Index(fields=["-invoiced_at", "-id"], name="invoice_invoiced_desc_idx"),
             models.Index(fields=["legacy_order_number"], name="invoice_legacy_order_idx"),
             models.Index(fields=["updated_at", "id"], name="invoice_updated_idx"),
-            models.Index(fields=["number"], name="invoice_number_prefix_idx", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self) -> str:

@@ -172,13 +172,15 @@ class Order(models.Model):
     number = models.CharField(max_length=20, unique=True, editable=False,
                               help_text="The order number staff and customers quote.")
     legacy_id = models.IntegerField("legacy ORD_NO", unique=True, null=True, blank=True, editable=False)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    # Indexed by order_customer_date_idx, whose leading column it is.
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders", db_index=False)
     status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING,
                               editable=False)
     status_before_hold = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True,
                                           editable=False)
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default=DEFAULT_CURRENCY)
-    ordered_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Indexed by order_ordered_desc_idx, whose leading column it is (a range scan reads it either way).
+    ordered_at = models.DateTimeField(default=timezone.now)
     requested_ship_at = models.DateTimeField("requested ship date", null=True, blank=True)
 
     subtotal = AmountField(editable=False)
@@ -194,14 +196,15 @@ class Order(models.Model):
     ship_state = models.CharField(max_length=2, blank=True)
     ship_postal_code = models.CharField(max_length=10, blank=True)
     ship_country = models.CharField(max_length=2, default="US")
-    po_number = models.CharField("PO number", max_length=30, blank=True, db_index=True)
+    # Indexed by order_po_prefix_idx (pattern operators serve = as well as LIKE 'x%').
+    po_number = models.CharField("PO number", max_length=30, blank=True)
     notes = models.TextField(blank=True)
 
     legacy_created_by = models.CharField("legacy CREATED_BY", max_length=30, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)  # indexed by order_updated_idx
     legacy_updated_at = models.DateTimeField("legacy LAST_UPD_DT", null=True, blank=True, editable=False)
 
     objects = OrderQuerySet.as_manager()
@@ -234,9 +237,9 @@ class Order(models.Model):
             models.Index(fields=["status", "-ordered_at"], name="order_status_date_idx"),
             # The API's "updated since" feed walks (updated_at, id) with a cursor.
             models.Index(fields=["updated_at", "id"], name="order_updated_idx"),
-            # Prefix search ("SO2026-00", "PO-7") with LIKE 'x%': a plain B-tree cannot serve LIKE
-            # under a non-C collation; the pattern operator class can (ignored off PostgreSQL).
-            models.Index(fields=["number"], name="order_number_prefix_idx", opclasses=["varchar_pattern_ops"]),
+            # Prefix search ("PO-7") with LIKE 'x%': a plain B-tree cannot serve LIKE under a
+            # non-C collation; the pattern operator class can (ignored off PostgreSQL). `number`
+            # needs none of its own: Django gives a unique CharField a pattern index (…_like).
             models.Index(fields=["po_number"], name="order_po_prefix_idx", opclasses=["varchar_pattern_ops"]),
         ]
 
@@ -264,7 +267,7 @@ class OrderLine(models.Model):
     # would only be one more to write for each of the millions of migrated lines.
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", db_index=False)
     line_number = models.PositiveSmallIntegerField()
-    sku = models.CharField("SKU", max_length=20, db_index=True)
+    sku = models.CharField("SKU", max_length=20)  # indexed by order_line_sku_idx
     description = models.CharField(max_length=200, blank=True)
     quantity = QuantityField()
     unit_price = PriceField()
@@ -281,6 +284,9 @@ class OrderLine(models.Model):
                                    name="order_line_discount_0_100"),
             models.CheckConstraint(condition=Q(line_total__gte=0), name="order_line_total_gte_0"),
         ]
+        # One index for "which orders carry this SKU" (=) and SKU prefix search (LIKE 'x%'):
+        # pattern operators serve both; db_index=True would add a second, plain one.
+        indexes = [models.Index(fields=["sku"], name="order_line_sku_idx", opclasses=["varchar_pattern_ops"])]
 
     def __str__(self) -> str:
         return f"{self.line_number}: {self.sku} × {self.quantity}"
