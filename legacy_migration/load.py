@@ -88,6 +88,10 @@ class Target:
     def has_updated_at(self) -> bool:
         return any(f.name == "updated_at" for f in self.model._meta.fields)
 
+    def tail(self, now) -> tuple:
+        """The values a load appends to each row after its mapped and parent columns (see insert_columns)."""
+        return ((now,) if self.has_updated_at else ()) + tuple(value for _, value in self.constants)
+
     def insert_columns(self) -> list[str]:
         """The modern columns a load writes, in the order of `row_values`."""
         plain = [self.column(c) for c in self.columns if c not in KEY_ONLY]
@@ -292,7 +296,7 @@ class Loader:
         nothing and returns False if a required parent is missing: the upsert, whose join drops
         such a row, is then the one to say what happens."""
         pick = itemgetter(*[c for c in target.columns if c not in KEY_ONLY])
-        tail = ((now,) if target.has_updated_at else ()) + tuple(value for _, value in target.constants)
+        tail = target.tail(now)
         parents = [(p.key, p.required, found) for p, found in zip(target.parents, parent_ids)]
         rows = []
         for n, outcome in enumerate(outcomes):
@@ -312,7 +316,7 @@ class Loader:
         """COPY the lines of these new headers, which were just given `header_ids`."""
         (parent,) = lines.parents
         pick = itemgetter(*[c for c in lines.columns if c != parent.key])
-        tail = ((now,) if lines.has_updated_at else ()) + tuple(value for _, value in lines.constants)
+        tail = lines.tail(now)
         rows = [pick(line) + (header_id,) + tail
                 for outcome, header_id in zip(outcomes, header_ids) for line in outcome.lines]
         self._copy_into(cursor, lines.table, lines.insert_columns(), rows)
@@ -342,11 +346,11 @@ class Loader:
     def load_with_lines(self, outcomes: Sequence[Outcome], header: Target, lines: Target,
                         header_columns: Sequence[str], line_columns: Sequence[str], parent_fk: str) -> LoadCounts:
         now = timezone.now()
-        table = header.model._meta.db_table
         keys = [o.values["legacy_id"] for o in outcomes]
         with self.connection.cursor() as cursor:
             if self._all_new(cursor, header, keys) and self._load_new_with_lines(cursor, header, lines, outcomes, now):
                 return LoadCounts(inserted=len(keys), changed_keys=set(keys))
+            table = header.table
             header_values, line_values = itemgetter(*header_columns), itemgetter(*line_columns[1:])
             rows = [header_values(o.values) for o in outcomes]
             line_rows = [(o.values["legacy_id"], *line_values(line)) for o in outcomes for line in o.lines]
