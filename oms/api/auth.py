@@ -123,7 +123,7 @@ class JWTAuthentication(SimpleJWTAuthentication):
     @classmethod
     def peek_user_id(cls, request) -> int | None:
         """The user id of a valid bearer token, or None; no database, no exception."""
-        auth = _peeker()
+        auth = _PEEKER
         header = auth.get_header(request)
         raw = auth.get_raw_token(header) if header is not None else None
         if raw is None:
@@ -146,13 +146,6 @@ class JWTAuthentication(SimpleJWTAuthentication):
         return user
 
 
-def _peeker() -> JWTAuthentication:
-    """One instance for peek_user_id: it reads no instance state, and building one per request
-    (get_user_model() and friends) is a visible share of a cached answer's cost."""
-    global _PEEKER
-    if _PEEKER is None:
-        _PEEKER = JWTAuthentication()
-    return _PEEKER
-
-
-_PEEKER: JWTAuthentication | None = None
+#: The one instance peek_user_id reads tokens with: it keeps no per-request state, and building
+#: one per request (get_user_model() and friends) is a visible share of a cached answer's cost.
+_PEEKER = JWTAuthentication()
