@@ -17,7 +17,7 @@ found) goes the staged-upsert way, which is the definition of what a load writes
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -144,6 +144,10 @@ INVOICE_LINES = Target(
     parents=(Parent("invoice_id", "invoice_legacy_id", Invoice, "i"),),
     returning="invoice_id",
 )
+#: Parents already looked up, per parent model: {legacy key: modern id} (see Step.parent_states).
+#: A first load takes a parent's id from here instead of asking PostgreSQL again for every chunk.
+ParentIds = Mapping[type, Mapping]
+
 #: Staging columns that exist only to resolve a foreign key (not modern columns themselves).
 KEY_ONLY = {"customer_legacy_id", "order_legacy_id", "invoice_legacy_id"}
 
@@ -321,9 +325,11 @@ class Loader:
                 for outcome, header_id in zip(outcomes, header_ids) for line in outcome.lines]
         self._copy_into(cursor, lines.table, lines.insert_columns(), rows)
 
-    def _load_new_with_lines(self, cursor, header: Target, lines: Target, outcomes: Sequence[Outcome], now) -> bool:
+    def _load_new_with_lines(self, cursor, header: Target, lines: Target, outcomes: Sequence[Outcome], now,
+                             known: ParentIds) -> bool:
         ids = self._new_ids(cursor, header.table, len(outcomes))
-        parent_ids = [self._parent_ids(cursor, p, (o.values[p.key] for o in outcomes)) for p in header.parents]
+        parent_ids = [known[p.model] if p.model in known else
+                      self._parent_ids(cursor, p, (o.values[p.key] for o in outcomes)) for p in header.parents]
         if not self._copy_new(cursor, header, outcomes, now, ids, parent_ids):
             return False
         self._copy_new_lines(cursor, lines, outcomes, ids, now)
@@ -344,11 +350,13 @@ class Loader:
         return _counts(len(rows), existing, changed)
 
     def load_with_lines(self, outcomes: Sequence[Outcome], header: Target, lines: Target,
-                        header_columns: Sequence[str], line_columns: Sequence[str], parent_fk: str) -> LoadCounts:
+                        header_columns: Sequence[str], line_columns: Sequence[str], parent_fk: str,
+                        known: ParentIds | None = None) -> LoadCounts:
         now = timezone.now()
         keys = [o.values["legacy_id"] for o in outcomes]
         with self.connection.cursor() as cursor:
-            if self._all_new(cursor, header, keys) and self._load_new_with_lines(cursor, header, lines, outcomes, now):
+            if (self._all_new(cursor, header, keys)
+                    and self._load_new_with_lines(cursor, header, lines, outcomes, now, known or {})):
                 return LoadCounts(inserted=len(keys), changed_keys=set(keys))
             table = header.table
             header_values, line_values = itemgetter(*header_columns), itemgetter(*line_columns[1:])
@@ -374,12 +382,13 @@ class Loader:
                 lines_changed = {r[0] for r in cursor.fetchall()}
         return _counts(len(rows), existing, changed | lines_changed)
 
-    def load_orders(self, outcomes: Sequence[Outcome]) -> LoadCounts:
-        return self.load_with_lines(outcomes, ORDERS, ORDER_LINES, ORDER_COLUMNS, ORDER_LINE_COLUMNS, "order_id")
+    def load_orders(self, outcomes: Sequence[Outcome], known: ParentIds | None = None) -> LoadCounts:
+        return self.load_with_lines(outcomes, ORDERS, ORDER_LINES, ORDER_COLUMNS, ORDER_LINE_COLUMNS, "order_id",
+                                    known)
 
-    def load_invoices(self, outcomes: Sequence[Outcome]) -> LoadCounts:
+    def load_invoices(self, outcomes: Sequence[Outcome], known: ParentIds | None = None) -> LoadCounts:
         return self.load_with_lines(outcomes, INVOICES, INVOICE_LINES, INVOICE_COLUMNS, INVOICE_LINE_COLUMNS,
-                                    "invoice_id")
+                                    "invoice_id", known)
 
     # -- key lists -------------------------------------------------------------------------------
     def _in(self, column: str, count: int) -> str:
@@ -416,13 +425,14 @@ class Loader:
                            self._in_params(codes))
             return dict(cursor.fetchall())
 
-    def migrated_keys(self, model: type, keys: Sequence) -> set:
+    def migrated_ids(self, model: type, keys: Sequence) -> dict:
+        """{legacy key: modern id} of the records among these keys that are in the modern store."""
         if not keys:
-            return set()
+            return {}
         with self.connection.cursor() as cursor:
-            cursor.execute(f"SELECT legacy_id FROM {model._meta.db_table} WHERE {self._in('legacy_id', len(keys))}",
-                           self._in_params(keys))
-            return {r[0] for r in cursor.fetchall()}
+            cursor.execute(f"SELECT legacy_id, id FROM {model._meta.db_table} "
+                           f"WHERE {self._in('legacy_id', len(keys))}", self._in_params(keys))
+            return dict(cursor.fetchall())
 
 
 def _counts(total: int, existing: set, changed: set) -> LoadCounts:

@@ -244,12 +244,12 @@ class _ModernLookups(Loader):
             cursor.execute(sql.replace("%s", array), [param])
             return cursor.fetchall()
 
-    def migrated_keys(self, model: type, keys: Sequence) -> set:
+    def migrated_ids(self, model: type, keys: Sequence) -> dict:
         if self.vendor != "postgresql" or not keys:
-            return super().migrated_keys(model, keys)
+            return super().migrated_ids(model, keys)
         array = "text" if SPECS_BY_MODEL[model].string_keys else "integer"
-        rows = self._any(f"SELECT legacy_id FROM {model._meta.db_table} WHERE legacy_id = ANY(%s)", keys, array)
-        return {r[0] for r in rows}
+        return dict(self._any(f"SELECT legacy_id, id FROM {model._meta.db_table} WHERE legacy_id = ANY(%s)",
+                              keys, array))
 
     def codes_taken(self, codes: Sequence[str]) -> dict[str, int | None]:
         if self.vendor != "postgresql" or not codes:

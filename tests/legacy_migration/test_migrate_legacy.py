@@ -147,6 +147,36 @@ def test_a_first_load_by_copy_writes_exactly_what_the_staged_upsert_writes(monke
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "legacy"])
+def test_a_first_load_looks_up_an_items_customers_once_not_once_per_chunk(monkeypatch):
+    from django.test.utils import CaptureQueriesContext
+
+    from legacy_migration.runner import InvoiceStep, OrderStep
+
+    expected = legacy_db.build("legacy")
+    for step in (OrderStep, InvoiceStep):  # several chunks per work item
+        monkeypatch.setattr(step, "first_chunk_size", 2)
+        monkeypatch.setattr(step, "chunk_size", 3)
+    with CaptureQueriesContext(connections["default"]) as queries:
+        migrate("legacy", "--batch-size", "10")
+    assert_migrated_as_expected(expected)
+    lookups = [q["sql"] for q in queries.captured_queries if "SELECT legacy_id, id FROM orders_customer" in q["sql"]]
+    items = WorkItem.objects.filter(entity__in=["orders", "invoices"], scope="range").count()
+    assert items >= 2 and len(lookups) == items
+
+
+def test_a_migration_sets_the_collector_for_throughput_and_gives_it_back():
+    import gc
+
+    from legacy_migration.runner import collector_for_batch_work
+
+    before = gc.get_threshold(), gc.get_freeze_count()
+    with collector_for_batch_work():
+        assert gc.get_threshold()[0] == 100_000
+        assert gc.get_freeze_count() > 0  # what existed before the work is out of the collector's sight
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "legacy"])
 def test_incremental_run_reads_only_records_changed_since():
     expected = legacy_db.build("legacy")
     migrate("legacy")
