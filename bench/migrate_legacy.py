@@ -662,6 +662,22 @@ def resume(args, server: Server, legacy: Path, reference: dict | None) -> dict:
 # ---------------------------------------------------------------------------------------------
 # 8. Report
 # ---------------------------------------------------------------------------------------------
+def cpu_probe(rounds: int = 3) -> float:
+    """Seconds for a fixed pure-Python loop, best of `rounds`: how fast this machine's CPU is right now.
+
+    The machines are shared and their speed drifts (seen here: the same COPY ceiling in 57 s one
+    morning and 108 s that afternoon, at the same load average). The ratios in one run stay
+    comparable; this figure tells whether two runs' seconds are."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        total = 0
+        for i in range(20_000_000):
+            total += i % 7
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
 def machine(server: Server) -> dict:
     meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
     mem_kb = next((int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal")), 0)
@@ -787,7 +803,10 @@ def markdown(report: Report) -> str:
         f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gb']} GB RAM; {m['postgresql']} "
         f"({', '.join(f'{k}={v}' for k, v in m['postgresql_settings'].items())}); Python {m['python']}. "
         f"Load average at the end: {' / '.join(str(x) for x in m['load_average'] or [])} (a shared machine: "
-        "other work ran beside the benchmark, so figures move by some percent between runs).",
+        "other work ran beside the benchmark, so figures move by some percent between runs)."
+        + (" CPU speed probe (a fixed pure-Python loop, best of 3; lower is faster, compare runs by it): "
+           f"{m['cpu_probe_seconds'][0]} s at the start, {m['cpu_probe_seconds'][1]} s at the end."
+           if m.get("cpu_probe_seconds") else ""),
         f"- Legacy database: SQLite, `seed_legacy --scale {d['scale']:,} --seed {d['seed']}` "
         f"({_counts_text(legacy['counts'])}; {'reused' if legacy.get('reused') else 'generated'}, "
         f"{legacy['seconds']:.0f}s to generate).",
@@ -897,6 +916,7 @@ def main(argv: list[str]) -> int:
                   "seed": args.seed, "batch_size": args.batch_size or "command default"}
     template = server.name("template")
     log(f"Template schema: {template} (manage.py migrate)")
+    probe_at_start = cpu_probe()
     server.create(template)
     manage("migrate", "--noinput", "-v", "0", env=django_env(server.url(template), None, ""))
     legacy, data["legacy"] = ensure_legacy(args, server)
@@ -928,6 +948,7 @@ def main(argv: list[str]) -> int:
             for database in filter(None, made):
                 server.drop(database)
     data["machine"] = machine(server)
+    data["machine"]["cpu_probe_seconds"] = [probe_at_start, cpu_probe()]
     data["bench_seconds"] = round(time.monotonic() - started)
     report = Report(data)
     data["verdicts"] = [{"goal": v.goal, "figure": v.figure, "met": v.met} for v in report.verdicts()]
