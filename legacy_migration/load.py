@@ -9,8 +9,8 @@ and its lines) are loaded in the same transaction, so a record arrives whole or 
 A first load is the common case of a cut-over (every record new), and on PostgreSQL it takes a
 shorter road: when none of a chunk's legacy keys is in the modern table yet, the rows are COPYed
 straight into the modern tables, header ids drawn from the table's own sequence, parent ids
-looked up once per chunk. No staging table, no join, no conflict check: PostgreSQL does what
-the COPY ceiling of the benchmark does. Anything else (a re-run, a changed record, a parent not
+taken from the look-up the work item made once (ParentIds). No staging table, no join, no
+conflict check: PostgreSQL does what the COPY ceiling of the benchmark does. Anything else (a re-run, a changed record, a parent not
 found) goes the staged-upsert way, which is the definition of what a load writes.
 """
 
@@ -144,8 +144,8 @@ INVOICE_LINES = Target(
     parents=(Parent("invoice_id", "invoice_legacy_id", Invoice, "i"),),
     returning="invoice_id",
 )
-#: Parents already looked up, per parent model: {legacy key: modern id} (see Step.parent_states).
-#: A first load takes a parent's id from here instead of asking PostgreSQL again for every chunk.
+#: The migrated parents of a work item, per parent model: {legacy key: modern id}, looked up once by
+#: Step.parent_states. A first load takes a parent's id from here instead of asking again per chunk.
 ParentIds = Mapping[type, Mapping]
 
 #: Staging columns that exist only to resolve a foreign key (not modern columns themselves).
@@ -265,14 +265,6 @@ class Loader:
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {target.table} WHERE legacy_id = ANY(%s))", [list(keys)])
         return not cursor.fetchone()[0]
 
-    def _parent_ids(self, cursor, parent: Parent, keys) -> dict:
-        """{legacy key: modern id} of these parents (the join the upsert would make)."""
-        keys = list({k for k in keys if k is not None})
-        if not keys:
-            return {}
-        cursor.execute(f"SELECT legacy_id, id FROM {parent.model._meta.db_table} WHERE legacy_id = ANY(%s)", [keys])
-        return dict(cursor.fetchall())
-
     def _new_ids(self, cursor, table: str, count: int) -> list[int]:
         """Ids for new rows from the table's own identity sequence, so lines can point at their
         header before either is written (a rolled-back chunk leaves a gap in ids, nothing else)."""
@@ -328,8 +320,7 @@ class Loader:
     def _load_new_with_lines(self, cursor, header: Target, lines: Target, outcomes: Sequence[Outcome], now,
                              known: ParentIds) -> bool:
         ids = self._new_ids(cursor, header.table, len(outcomes))
-        parent_ids = [known[p.model] if p.model in known else
-                      self._parent_ids(cursor, p, (o.values[p.key] for o in outcomes)) for p in header.parents]
+        parent_ids = [known[p.model] for p in header.parents]  # the join the upsert would make
         if not self._copy_new(cursor, header, outcomes, now, ids, parent_ids):
             return False
         self._copy_new_lines(cursor, lines, outcomes, ids, now)
@@ -351,12 +342,12 @@ class Loader:
 
     def load_with_lines(self, outcomes: Sequence[Outcome], header: Target, lines: Target,
                         header_columns: Sequence[str], line_columns: Sequence[str], parent_fk: str,
-                        known: ParentIds | None = None) -> LoadCounts:
+                        known: ParentIds) -> LoadCounts:
         now = timezone.now()
         keys = [o.values["legacy_id"] for o in outcomes]
         with self.connection.cursor() as cursor:
             if (self._all_new(cursor, header, keys)
-                    and self._load_new_with_lines(cursor, header, lines, outcomes, now, known or {})):
+                    and self._load_new_with_lines(cursor, header, lines, outcomes, now, known)):
                 return LoadCounts(inserted=len(keys), changed_keys=set(keys))
             table = header.table
             header_values, line_values = itemgetter(*header_columns), itemgetter(*line_columns[1:])
@@ -382,11 +373,11 @@ class Loader:
                 lines_changed = {r[0] for r in cursor.fetchall()}
         return _counts(len(rows), existing, changed | lines_changed)
 
-    def load_orders(self, outcomes: Sequence[Outcome], known: ParentIds | None = None) -> LoadCounts:
+    def load_orders(self, outcomes: Sequence[Outcome], known: ParentIds) -> LoadCounts:
         return self.load_with_lines(outcomes, ORDERS, ORDER_LINES, ORDER_COLUMNS, ORDER_LINE_COLUMNS, "order_id",
                                     known)
 
-    def load_invoices(self, outcomes: Sequence[Outcome], known: ParentIds | None = None) -> LoadCounts:
+    def load_invoices(self, outcomes: Sequence[Outcome], known: ParentIds) -> LoadCounts:
         return self.load_with_lines(outcomes, INVOICES, INVOICE_LINES, INVOICE_COLUMNS, INVOICE_LINE_COLUMNS,
                                     "invoice_id", known)
 
