@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from legacy_migration import set_aside
 from legacy_migration.models import (
     Discrepancy,
     IssueKind,
@@ -23,6 +24,7 @@ from legacy_migration.models import (
     MigrationRun,
     Reconciliation,
     ReconciliationStatus,
+    SetAsideIndex,
     WorkItem,
 )
 from legacy_migration.reconcile import FIGURES, FINDINGS, entity_states
@@ -50,7 +52,7 @@ class MigrationRunAdmin(ReadOnlyAdmin):
     date_hierarchy = "started_at"
     search_fields = ["started_by", "message"]
     fields = ["status", "message", "started_at", "finished_at", "started_by", "legacy_vendor", "dry_run",
-              "options_display", "figures", "duration", "rate", "issue_links", "work_progress"]
+              "options_display", "figures", "duration", "rate", "issue_links", "work_progress", "indexes_set_aside"]
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -104,6 +106,17 @@ class MigrationRunAdmin(ReadOnlyAdmin):
         )
         return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, rows)
 
+    @admin.display(description="indexes set aside")
+    def indexes_set_aside(self, run: MigrationRun):
+        figures = set_aside.summary_for(run)
+        if not figures["indexes"] + figures["foreign_keys"]:
+            return "none (kept while loading)"
+        state = (f"{figures['pending']} not built yet" if figures["pending"]
+                 else f"all built again in {figures['rebuild_seconds']:,.1f} s")
+        return format_html('{} indexes and {} foreign keys for the first load; {} — <a href="{}">see all</a>',
+                           figures["indexes"], figures["foreign_keys"], state,
+                           admin_url(SetAsideIndex, "changelist", query=f"run__id__exact={run.pk}"))
+
     @admin.display(description="work items")
     def work_progress(self, run: MigrationRun):
         rows = run.work_items.values("entity", "status").annotate(n=Count("id")).order_by("entity", "status")
@@ -121,6 +134,18 @@ class WorkItemAdmin(ReadOnlyAdmin, LargeTableAdmin):
     list_filter = ["status", "entity", "scope", "run"]
     search_fields = ["last_key", "worker"]
     list_select_related = ["run"]
+
+
+@admin.register(SetAsideIndex)
+class SetAsideIndexAdmin(ReadOnlyAdmin):
+    """What a first load dropped and whether it is back: a pending row is an index still missing."""
+
+    list_display = ["name", "table_name", "kind", "entity", "run", "set_aside_at", "rebuilt_at", "seconds"]
+    list_filter = [("rebuilt_at", admin.EmptyFieldListFilter), "kind", "entity", "table_name", "run"]
+    search_fields = ["name", "table_name"]
+    list_select_related = ["run"]
+    fields = ["run", "entity", "table_name", "name", "kind", "definition", "set_aside_at", "rebuilt_at", "seconds"]
+    readonly_fields = fields
 
 
 @admin.register(MigrationIssue)

@@ -217,6 +217,44 @@ class WorkItem(models.Model):
         return f"{self.entity} ({self.after_key or '…'}, {self.last_key}] ({self.status})"
 
 
+class SetAsideKind(models.TextChoices):
+    INDEX = "index", "Index"
+    FOREIGN_KEY = "foreign key", "Foreign key"
+
+
+class SetAsideIndex(models.Model):
+    """A secondary index or foreign key of a modern table, dropped while a first load fills the
+    empty table and built again once the entity is loaded (PostgreSQL; see set_aside.py).
+
+    The row is written in the transaction that drops the index, and marked rebuilt in the one that
+    builds it again, so whatever kills a run, the definitions needed to finish are here. A row
+    outlives its run (SET_NULL): the next run of the same tables adopts it.
+    """
+
+    run = models.ForeignKey(MigrationRun, on_delete=models.SET_NULL, null=True, blank=True,
+                            related_name="set_aside_indexes")
+    entity = models.CharField(max_length=20, choices=Entity.choices)
+    table_name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=SetAsideKind.choices)
+    definition = models.TextField(help_text="The SQL that builds it again (from PostgreSQL's own catalog).")
+    set_aside_at = models.DateTimeField(default=timezone.now)
+    rebuilt_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(default=0, help_text="Time the rebuild took.")
+
+    class Meta:
+        ordering = ["-set_aside_at", "id"]
+        verbose_name = "index set aside for a first load"
+        verbose_name_plural = "indexes set aside for first loads"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name} on {self.table_name}"
+
+    @property
+    def pending(self) -> bool:
+        return self.rebuilt_at is None
+
+
 class IssueKind(models.TextChoices):
     REJECTION = "rejection", "Rejected"
     WARNING = "warning", "Warning"

@@ -9,7 +9,9 @@
    order (customers, orders, invoices), and process each in ONE transaction: extract the range,
    map it, load it, write its issues and mark the item done. A crash therefore loses at most the
    items in flight, which are simply pending again for the next run.
-4. When nothing is pending, the run's figures are summed from its items and it is marked done.
+4. On a first load (PostgreSQL, empty tables), an entity's secondary indexes and foreign keys
+   are set aside while it loads and built again once its last item is done (set_aside.py).
+5. When nothing is pending, the run's figures are summed from its items and it is marked done.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from legacy_migration import extract
+from legacy_migration import extract, set_aside
 from legacy_migration.extract import CUSTMAST, INVDTL, INVHDR, ORDDTL, ORDHDR, LegacyTable
 from legacy_migration.load import LoadCounts, Loader
 from legacy_migration.mapping import (
@@ -79,6 +81,8 @@ class RunOptions:
     legacy_alias: str = "legacy"
     #: Only these legacy keys (of the one entity asked for): "re-migrate these records".
     keys: tuple[str, ...] = ()
+    #: Keep every index and foreign key during a first load (see set_aside.py).
+    keep_indexes: bool = False
 
     def as_json(self) -> dict:
         data = asdict(self)
@@ -86,7 +90,10 @@ class RunOptions:
         return data
 
     def fingerprint(self, legacy_identity: str) -> str:
-        payload = json.dumps({**self.as_json(), "legacy": legacy_identity}, sort_keys=True)
+        # How the indexes are treated does not change what a run loads: not part of its identity,
+        # so a run killed without --keep-indexes resumes with it, and the other way round.
+        data = {k: v for k, v in self.as_json().items() if k != "keep_indexes"}
+        payload = json.dumps({**data, "legacy": legacy_identity}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -692,10 +699,16 @@ class MigrationRunner:
                 if entity in locked.planned_entities:
                     continue  # another process planned it while we waited for the lock
                 self._plan_entity(run, entity, on_progress)
+                if self._may_set_aside_indexes:
+                    set_aside.set_aside_for_first_load(run, entity)
                 locked.planned_entities = [*locked.planned_entities, entity]
                 locked.status = RunStatus.RUNNING
                 locked.save(update_fields=["planned_entities", "status"])
         run.refresh_from_db()
+
+    @property
+    def _may_set_aside_indexes(self) -> bool:
+        return not (self.options.dry_run or self.options.keys or self.options.keep_indexes)
 
     def _plan_entity(self, run: MigrationRun, entity: str, on_progress) -> None:
         if self.options.keys:
@@ -743,9 +756,13 @@ class MigrationRunner:
             return self._work(run, stop_after)
 
     def _work(self, run: MigrationRun, stop_after: int | None) -> int:
-        done, me = 0, worker_name()
+        done, me, last_phase = 0, worker_name(), None
         while stop_after is None or done < stop_after:
             phase = self._phase(run)
+            if phase != last_phase:
+                # An entity may just have finished: build what it set aside while the others load.
+                self.rebuild_set_aside(run)
+                last_phase = phase
             if phase is None:
                 return done
             if not self._claim_and_process(run, phase, me):
@@ -799,6 +816,10 @@ class MigrationRunner:
                 done += 1
         return done
 
+    def rebuild_set_aside(self, run: MigrationRun) -> int:
+        """Build again the indexes and foreign keys set aside for entities that are fully loaded."""
+        return 0 if self.options.dry_run else set_aside.rebuild_ready(run)
+
     # -- 4. finish -----------------------------------------------------------------------------
     def finish(self, run: MigrationRun, seconds: float, error: str = "") -> MigrationRun:
         with transaction.atomic():
@@ -810,7 +831,8 @@ class MigrationRunner:
                 run.summary = {e: {n: getattr(r, n) for n in COUNTERS} for e, r in self.dry_totals.items()}
                 run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
                 run.message = "Dry run: nothing was written."
-            elif not WorkItem.objects.filter(run=run, status=WorkStatus.PENDING).exists():
+            elif not (WorkItem.objects.filter(run=run, status=WorkStatus.PENDING).exists()
+                      or set_aside.pending_for(run)):
                 run.summary = summarize(run)
                 run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
             else:
@@ -855,6 +877,8 @@ def progress_figures(run: MigrationRun) -> tuple[int, int, str | None]:
     total = sum(r["planned"] for r in rows)
     pending = {r["entity"] for r in rows if r["status"] == WorkStatus.PENDING}
     current = next((e for e in ENTITY_ORDER if e in pending), None)
+    if current is None and set_aside.pending_for(run):
+        current = "indexes"  # the load is done; what it set aside is being built again
     return done, total, current
 
 
@@ -867,6 +891,8 @@ def run_report(run: MigrationRun, *, dry_issues: Sequence[tuple[str, Finding, di
         "seconds": round(run.seconds, 3), "rows_per_second": round(total_read / run.seconds, 1) if run.seconds else None,
         "entities": run.summary, "message": run.message,
     }
+    if not run.dry_run:
+        report["set_aside"] = set_aside.summary_for(run)
     if run.dry_run:
         issues = [{"entity": f.entity, "legacy_key": f.legacy_key, "kind": kind, "rule": str(f.rule),
                    "message": f.message} for kind, f, _ in dry_issues if kind != IssueKind.WARNING]

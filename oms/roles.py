@@ -16,7 +16,7 @@ VIEW_ALL = [
 MIGRATION_VIEW = [
     "legacy_migration.view_migrationrun", "legacy_migration.view_workitem", "legacy_migration.view_migrationissue",
     "legacy_migration.view_reconciliation", "legacy_migration.view_discrepancy", "legacy_migration.view_controltotal",
-    "legacy_migration.view_shadowmismatch",
+    "legacy_migration.view_shadowmismatch", "legacy_migration.view_setasideindex",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

@@ -34,6 +34,19 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _indexes_set_aside_are_back_after_each_test(request):
+    """A first load sets the modern tables' secondary indexes and foreign keys aside. In a
+    transaction=True test that stops a run on purpose, the schema change would outlive the test
+    (its rows are flushed, the DDL is not rolled back): build them again before the flush."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        from legacy_migration.set_aside import rebuild_all
+
+        rebuild_all()
+
+
 def _staff(username: str, role: str | None) -> User:
     user = User.objects.create_user(username, f"{username}@example.com", "pw", is_staff=True)
     if role:

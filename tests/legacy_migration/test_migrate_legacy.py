@@ -22,6 +22,7 @@ from django.db import connections
 from invoices.models import Invoice, InvoiceLine
 from legacy_migration import ddl
 from legacy_migration.models import IssueKind, MigrationIssue, MigrationRun, RunStatus, WorkItem
+from legacy_migration.set_aside import ENTITY_MODELS
 from orders.models import Customer, Order, OrderLine
 from tests.legacy_migration import legacy_db
 
@@ -49,6 +50,20 @@ def snapshot() -> dict:
                                                        "status")),
         "invoice_lines": sorted(InvoiceLine.objects.values_list("invoice__legacy_id", "line_number", "amount")),
     }
+
+
+MODERN_TABLES = [model._meta.db_table for models in ENTITY_MODELS.values() for model in models]
+
+
+def modern_schema() -> list[str]:
+    """Every index and constraint of the five loaded tables, as PostgreSQL would recreate them."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ANY(%s) "
+            "UNION ALL SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) "
+            "|| CASE WHEN convalidated THEN '' ELSE ' NOT VALID' END "
+            "FROM pg_constraint WHERE conrelid = ANY(%s::regclass[]) ORDER BY 1", [MODERN_TABLES, MODERN_TABLES])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def assert_migrated_as_expected(expected: legacy_db.Expected) -> None:
@@ -263,6 +278,7 @@ def test_resumes_after_kill_9_at_several_points_without_loss_or_duplicates():
     command = [sys.executable, str(ROOT / "manage.py"), "migrate_legacy", "--no-progress", "--batch-size", "15",
                "--pause", "0.02"]
     env = _subprocess_env("legacy")
+    schema = modern_schema()
     kills = 0
     for kill_after in (2, 9, 23, 41):
         process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -278,6 +294,7 @@ def test_resumes_after_kill_9_at_several_points_without_loss_or_duplicates():
     finish = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert finish.returncode == 0, finish.stderr
     assert_migrated_as_expected(expected)
+    assert modern_schema() == schema  # every index and foreign key a kill left aside is back
     resumed = snapshot()
 
     # The same legacy data migrated in one clean run gives exactly the same modern store.

@@ -13,6 +13,7 @@ from django.db import connections
 
 from legacy_migration.models import ENTITY_ORDER, RunStatus
 from legacy_migration.progress import Progress
+from legacy_migration.set_aside import RebuildFailed, rebuild_all
 from legacy_migration.runner import (
     COUNTERS,
     LegacyUnavailable,
@@ -50,7 +51,7 @@ def _worker(options: RunOptions, run_id: int, pause: float) -> None:
     runner = MigrationRunner(options, pause=pause)
     try:
         runner.work(MigrationRun.objects.get(pk=run_id))
-    except LegacyUnavailable as exc:
+    except (LegacyUnavailable, RebuildFailed) as exc:
         print(f"worker stopped: {exc}", file=sys.stderr)
         sys.exit(3)
 
@@ -75,12 +76,25 @@ class Command(BaseCommand):
                                  "--entities orders --keys 1001,1002: re-migrate chosen records.")
         parser.add_argument("--pause", type=float, default=0.0,
                             help="Seconds to wait between batches, to spare a legacy server in business hours.")
+        parser.add_argument("--keep-indexes", action="store_true",
+                            help="On a first load, keep the tables' secondary indexes and foreign keys "
+                                 "(default on PostgreSQL: set aside, built again after each entity).")
+        parser.add_argument("--rebuild-indexes", action="store_true",
+                            help="Only build again, now, every index and foreign key a first load set aside "
+                                 "(for a first load that will not be resumed), then stop.")
         parser.add_argument("--restart", action="store_true", help="Start a new run instead of resuming.")
         parser.add_argument("--legacy-database", default="legacy", help="Connection alias of the legacy database.")
         parser.add_argument("--no-progress", action="store_true", help="No progress display (logs, cron).")
         parser.add_argument("--json", action="store_true", help="Print the finished run as JSON on stdout.")
 
     def handle(self, *args, **opts) -> None:
+        if opts["rebuild_indexes"]:
+            try:
+                built = rebuild_all()
+            except RebuildFailed as exc:
+                raise CommandError(f"Stopped: {exc}.") from exc
+            self.stderr.write(f"Built again {built} index(es) and foreign key(s) set aside by a first load.")
+            return
         if opts["legacy_database"] not in settings.DATABASES:
             raise CommandError(f"No legacy database configured as {opts['legacy_database']!r}: "
                                "set LEGACY_DATABASE_URL (see README).")
@@ -90,7 +104,8 @@ class Command(BaseCommand):
         if keys and len(opts["entities"]) != 1:
             raise CommandError("--keys needs exactly one entity (--entities customers, orders or invoices).")
         options = RunOptions(entities=opts["entities"], since=opts["since"], batch_size=opts["batch_size"],
-                             dry_run=opts["dry_run"], legacy_alias=opts["legacy_database"], keys=keys)
+                             dry_run=opts["dry_run"], legacy_alias=opts["legacy_database"], keys=keys,
+                             keep_indexes=opts["keep_indexes"])
         runner = MigrationRunner(options, restart=opts["restart"], pause=opts["pause"])
         run, resumed = runner.start_or_resume()
         if not opts["json"]:
@@ -107,7 +122,8 @@ class Command(BaseCommand):
                 progress.__enter__()
             runner.plan(run)
             self._work(runner, run, opts["workers"])
-        except LegacyUnavailable as exc:
+            runner.rebuild_set_aside(run)  # usually done by the workers already; a safety net
+        except (LegacyUnavailable, RebuildFailed) as exc:
             runner.finish(run, time.monotonic() - started, error=str(exc))
             raise CommandError(f"Stopped: {exc}. Everything loaded so far is saved with its checkpoint; "
                                "run the same command again to resume.") from exc
