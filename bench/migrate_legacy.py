@@ -22,6 +22,9 @@ Steps (`bench/run.py migrate_legacy [--scale N] …`):
    Rows per second = rows written to the five modern tables / wall time.
 4. COPY ceiling: the migrated rows are exported (COPY TO, binary, in id order) and timed while
    COPY FROM loads exactly those rows, table by table in the same order, into a fresh database.
+   Then like for like with the migration's first load: the same COPY into a database whose
+   secondary indexes and foreign keys were set aside (legacy_migration/set_aside.py), plus the
+   time `migrate_legacy --rebuild-indexes` takes to build them again.
 5. bulk_create: the same rows again, read with a server-side cursor and written by
    `Model.objects.bulk_create(batch_size=…)` in a child process; only the model instances'
    construction and bulk_create are timed, not the reading.
