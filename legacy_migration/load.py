@@ -40,6 +40,14 @@ STAGING_TYPES = {
 }
 
 
+#: COPY's text format, with the columns' types set (copy.set_types), so that each value is
+#: written by the dumper of its column's type (a str-valued enum as its value, not its name).
+#: Text, not binary: psycopg writes a Decimal as text (str(), exact) 2–3× faster than as
+#: PostgreSQL's binary numeric, and Python is this load's bottleneck. Measured on 300,000 order
+#: lines: 0.41 s of client CPU in text against 1.1–1.2 s in binary, the server's about the same.
+COPY_FORMAT = "(FORMAT text)"
+
+
 @dataclass
 class LoadCounts:
     inserted: int = 0
@@ -189,10 +197,9 @@ class Loader:
         if not rows:
             return
         if self.vendor == "postgresql":
-            # COPY is the fastest way into PostgreSQL, and its binary format the cheapest to write
-            # and to read: Decimal, aware datetimes and integers travel exactly, without text.
+            # COPY is the fastest way into PostgreSQL; see COPY_FORMAT for the format.
             with cursor.cursor.copy(f"COPY {target.staging} ({', '.join(target.columns)}) FROM STDIN "
-                                    "(FORMAT binary)") as copy:
+                                    f"{COPY_FORMAT}") as copy:
                 copy.set_types(types)
                 for row in rows:
                     copy.write_row(row)
@@ -280,7 +287,7 @@ class Loader:
         # The modern table's own checks run here (a value too long, a constraint): raised as
         # Django's DatabaseError, as the upsert's are, so a refused row is rejected, not fatal.
         with self.connection.wrap_database_errors, cursor.cursor.copy(
-                f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT binary)") as copy:
+                f"COPY {table} ({', '.join(columns)}) FROM STDIN {COPY_FORMAT}") as copy:
             copy.set_types([oids[c] for c in columns])
             for row in rows:
                 copy.write_row(row)
