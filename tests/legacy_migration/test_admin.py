@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from legacy_migration.models import MigrationIssue, MigrationRun
+from legacy_migration.models import MigrationIssue, MigrationRun, SetAsideIndex
 from tests.legacy_migration import legacy_db
 from tests.legacy_migration.test_migrate_legacy import migrate
 
@@ -63,3 +63,20 @@ def test_nobody_can_edit_or_delete_migration_evidence(migrated, alice, client_fo
 def test_staff_without_a_migration_role_cannot_see_runs(migrated, user, client_for, request):
     response = client_for(request.getfixturevalue(user)).get(reverse("admin:legacy_migration_migrationrun_changelist"))
     assert response.status_code == 403
+
+
+def test_operators_and_auditors_see_which_indexes_a_first_load_set_aside_and_cannot_change_them(
+        migrated, otto, audrey, client_for):
+    run = MigrationRun.objects.get()
+    aside = SetAsideIndex.objects.filter(run=run)
+    assert aside.exists() and not aside.filter(rebuilt_at__isnull=True).exists()
+    for user in (otto, audrey):
+        client = client_for(user)
+        detail = client.get(reverse("admin:legacy_migration_migrationrun_change", args=[run.pk])).content.decode()
+        assert f"{aside.filter(kind='index').count()} indexes and" in detail and "all built again" in detail
+        listing = client.get(reverse("admin:legacy_migration_setasideindex_changelist"),
+                             {"table_name__exact": "orders_orderline"})
+        assert listing.status_code == 200 and "order_line_sku_idx" in listing.content.decode()
+        one = aside.first()
+        assert client.post(reverse("admin:legacy_migration_setasideindex_delete", args=[one.pk])).status_code == 403
+    assert SetAsideIndex.objects.filter(run=run).count() == aside.count()
