@@ -699,8 +699,8 @@ class MigrationRunner:
                 if entity in locked.planned_entities:
                     continue  # another process planned it while we waited for the lock
                 self._plan_entity(run, entity, on_progress)
-                if self._may_set_aside_indexes:
-                    set_aside.set_aside_for_first_load(run, entity)
+                if not self.options.dry_run:
+                    set_aside.set_aside_for_first_load(run, entity, drop=self._may_set_aside_indexes)
                 locked.planned_entities = [*locked.planned_entities, entity]
                 locked.status = RunStatus.RUNNING
                 locked.save(update_fields=["planned_entities", "status"])
@@ -708,7 +708,7 @@ class MigrationRunner:
 
     @property
     def _may_set_aside_indexes(self) -> bool:
-        return not (self.options.dry_run or self.options.keys or self.options.keep_indexes)
+        return not (self.options.keys or self.options.keep_indexes)
 
     def _plan_entity(self, run: MigrationRun, entity: str, on_progress) -> None:
         if self.options.keys:

@@ -66,12 +66,13 @@ def tables_of(entity: str) -> list[str]:
     return [model._meta.db_table for model in ENTITY_MODELS[entity]]
 
 
-def set_aside_for_first_load(run: MigrationRun, entity: str) -> list[SetAsideIndex]:
+def set_aside_for_first_load(run: MigrationRun, entity: str, *, drop: bool = True) -> list[SetAsideIndex]:
     """Drop the secondary indexes and foreign keys of `entity`'s tables if they are all empty.
 
     Call it in the transaction that plans the entity (under the run's lock, so one process of a
     shared run does it). Rows still pending from an earlier run of the same tables are adopted
-    instead: their indexes are gone already. Returns what this run now has to build again.
+    instead: their indexes are gone already. With drop=False (--keep-indexes, --keys) it only
+    adopts, so that this run builds them back. Returns what this run now has to build again.
     """
     connection = _connection()
     if connection.vendor != "postgresql":
@@ -80,6 +81,8 @@ def set_aside_for_first_load(run: MigrationRun, entity: str) -> list[SetAsideInd
     pending = SetAsideIndex.objects.filter(table_name__in=tables, rebuilt_at__isnull=True)
     if pending.update(run=run, entity=entity):
         return list(pending)
+    if not drop:
+        return []
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         for table in tables:

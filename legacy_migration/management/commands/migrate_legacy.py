@@ -13,7 +13,6 @@ from django.db import connections
 
 from legacy_migration.models import ENTITY_ORDER, RunStatus
 from legacy_migration.progress import Progress
-from legacy_migration.set_aside import RebuildFailed, rebuild_all
 from legacy_migration.runner import (
     COUNTERS,
     LegacyUnavailable,
@@ -23,6 +22,7 @@ from legacy_migration.runner import (
     run_report,
     write_report_json,
 )
+from legacy_migration.set_aside import RebuildFailed, rebuild_all
 
 
 def _entities(value: str) -> tuple[str, ...]:
