@@ -832,7 +832,7 @@ class MigrationRunner:
                 run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
                 run.message = "Dry run: nothing was written."
             elif not (WorkItem.objects.filter(run=run, status=WorkStatus.PENDING).exists()
-                      or set_aside.pending_for(run)):
+                      or set_aside.has_pending(run)):
                 run.summary = summarize(run)
                 run.status, run.finished_at = RunStatus.SUCCEEDED, timezone.now()
             else:
@@ -877,7 +877,7 @@ def progress_figures(run: MigrationRun) -> tuple[int, int, str | None]:
     total = sum(r["planned"] for r in rows)
     pending = {r["entity"] for r in rows if r["status"] == WorkStatus.PENDING}
     current = next((e for e in ENTITY_ORDER if e in pending), None)
-    if current is None and set_aside.pending_for(run):
+    if current is None and set_aside.has_pending(run):
         current = "indexes"  # the load is done; what it set aside is being built again
     return done, total, current
 

@@ -66,29 +66,27 @@ def tables_of(entity: str) -> list[str]:
     return [model._meta.db_table for model in ENTITY_MODELS[entity]]
 
 
-def set_aside_for_first_load(run: MigrationRun, entity: str, *, drop: bool = True) -> list[SetAsideIndex]:
+def set_aside_for_first_load(run: MigrationRun, entity: str, *, drop: bool = True) -> None:
     """Drop the secondary indexes and foreign keys of `entity`'s tables if they are all empty.
 
     Call it in the transaction that plans the entity (under the run's lock, so one process of a
     shared run does it). Rows still pending from an earlier run of the same tables are adopted
     instead: their indexes are gone already. With drop=False (--keep-indexes, --keys) it only
-    adopts, so that this run builds them back. Returns what this run now has to build again.
+    adopts, so that this run builds them back.
     """
     connection = _connection()
     if connection.vendor != "postgresql":
-        return []
+        return
     tables = tables_of(entity)
     pending = SetAsideIndex.objects.filter(table_name__in=tables, rebuilt_at__isnull=True)
-    if pending.update(run=run, entity=entity):
-        return list(pending)
-    if not drop:
-        return []
+    if pending.update(run=run, entity=entity) or not drop:
+        return
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {quote(table)})")
             if cursor.fetchone()[0]:
-                return []
+                return
         found = []
         cursor.execute(_SECONDARY_INDEXES, [tables])
         found += [(SetAsideKind.INDEX, table, name, definition, f"DROP INDEX {quote(name)}")
@@ -98,12 +96,11 @@ def set_aside_for_first_load(run: MigrationRun, entity: str, *, drop: bool = Tru
                    f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}",
                    f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
                   for table, name, definition in cursor.fetchall()]
-        rows = SetAsideIndex.objects.bulk_create([
+        SetAsideIndex.objects.bulk_create([
             SetAsideIndex(run=run, entity=entity, table_name=table, name=name, kind=kind, definition=definition)
             for kind, table, name, definition, _ in found])
-        for *_, drop in found:
-            cursor.execute(drop)
-    return rows
+        for *_, drop_sql in found:
+            cursor.execute(drop_sql)
 
 
 def rebuild_ready(run: MigrationRun) -> int:
@@ -147,8 +144,8 @@ def _rebuild(candidates) -> int:
         built += 1
 
 
-def pending_for(run: MigrationRun) -> int:
-    return SetAsideIndex.objects.filter(run=run, rebuilt_at__isnull=True).count()
+def has_pending(run: MigrationRun) -> bool:
+    return SetAsideIndex.objects.filter(run=run, rebuilt_at__isnull=True).exists()
 
 
 def summary_for(run: MigrationRun) -> dict:
@@ -158,4 +155,3 @@ def summary_for(run: MigrationRun) -> dict:
             "foreign_keys": sum(1 for r in rows if r["kind"] == SetAsideKind.FOREIGN_KEY),
             "pending": sum(1 for r in rows if r["rebuilt_at"] is None),
             "rebuild_seconds": round(sum(r["seconds"] for r in rows), 2)}
-
