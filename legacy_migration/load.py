@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from invoices.models import Invoice, InvoiceLine
 from legacy_migration.mapping import Outcome
+from legacy_migration.models import Entity
 from orders.models import Customer, Order, OrderLine
 
 #: Staging column types per engine. On SQLite they must carry the same affinity as Django's own
@@ -152,6 +153,14 @@ INVOICE_LINES = Target(
     parents=(Parent("invoice_id", "invoice_legacy_id", Invoice, "i"),),
     returning="invoice_id",
 )
+#: The modern tables each entity's load writes, header first: the one list of them, read by the
+#: load, by set_aside (which tables a first load finds empty) and by reconciliation (what it compares).
+ENTITY_TARGETS: dict[str, tuple[Target, ...]] = {
+    Entity.CUSTOMERS: (CUSTOMERS,),
+    Entity.ORDERS: (ORDERS, ORDER_LINES),
+    Entity.INVOICES: (INVOICES, INVOICE_LINES),
+}
+
 #: The migrated parents of a work item, per parent model: {legacy key: modern id}, looked up once by
 #: Step.parent_states. A first load takes a parent's id from here instead of asking again per chunk.
 ParentIds = Mapping[type, Mapping]

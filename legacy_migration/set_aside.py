@@ -28,16 +28,13 @@ import time
 from django.db import DatabaseError, connections, router, transaction
 from django.utils import timezone
 
-from invoices.models import Invoice, InvoiceLine
-from legacy_migration.models import Entity, MigrationRun, SetAsideIndex, SetAsideKind, WorkItem, WorkStatus
-from orders.models import Customer, Order, OrderLine
+from legacy_migration.load import ENTITY_TARGETS
+from legacy_migration.models import MigrationRun, SetAsideIndex, SetAsideKind, WorkItem, WorkStatus
+from orders.models import Customer
 
-#: The modern tables each entity's load writes.
+#: The modern tables each entity's load writes (from load.ENTITY_TARGETS, the one list of them).
 ENTITY_MODELS: dict[str, tuple[type, ...]] = {
-    Entity.CUSTOMERS: (Customer,),
-    Entity.ORDERS: (Order, OrderLine),
-    Entity.INVOICES: (Invoice, InvoiceLine),
-}
+    entity: tuple(target.model for target in targets) for entity, targets in ENTITY_TARGETS.items()}
 
 _SECONDARY_INDEXES = """
     SELECT t.relname, i.relname, pg_get_indexdef(x.indexrelid)
