@@ -153,8 +153,8 @@ INVOICE_LINES = Target(
     parents=(Parent("invoice_id", "invoice_legacy_id", Invoice, "i"),),
     returning="invoice_id",
 )
-#: The modern tables each entity's load writes, header first: the one list of them, read by the
-#: load, by set_aside (which tables a first load finds empty) and by reconciliation (what it compares).
+#: The modern tables each entity's load writes, header first: the one list of them, read by
+#: set_aside (which tables a first load finds empty) and by reconciliation (what it compares).
 ENTITY_TARGETS: dict[str, tuple[Target, ...]] = {
     Entity.CUSTOMERS: (CUSTOMERS,),
     Entity.ORDERS: (ORDERS, ORDER_LINES),

@@ -140,6 +140,7 @@ SQL_TYPES = {"CharField": "text", "TextField": "text", "EmailField": "text", "De
              "DateTimeField": "timestamptz", "IntegerField": "int8", "SmallIntegerField": "int8",
              "PositiveIntegerField": "int8", "PositiveSmallIntegerField": "int8", "BigIntegerField": "int8"}
 
+
 def _spec(entity: str, record: str, date_field: str = "") -> EntitySpec:
     """What reconciliation compares of an entity: what its load writes (load.ENTITY_TARGETS), less
     the keys. A header's own legacy_id is the key; a line's parent key and number are its key."""
@@ -147,7 +148,8 @@ def _spec(entity: str, record: str, date_field: str = "") -> EntitySpec:
     if not lines:
         return EntitySpec(entity, record, header.model, header.columns[1:])
     (line,) = lines
-    parent = line.parents[0].model._meta.model_name
+    (to_header,) = line.parents
+    parent = next(f.name for f in line.model._meta.fields if f.attname == to_header.column)
     return EntitySpec(entity, record, header.model, header.columns[1:], line.model, f"{record}_line",
                       line.columns[2:], parent, date_field)
 

@@ -101,7 +101,6 @@ def test_a_restarted_run_adopts_and_builds_what_an_abandoned_run_set_aside():
     assert not SetAsideIndex.objects.filter(run=abandoned, rebuilt_at__isnull=True).exists()
 
 
-
 def test_a_restart_with_keep_indexes_still_builds_back_what_an_abandoned_run_left_aside():
     before = modern_schema()
     legacy_db.build("legacy")
@@ -111,6 +110,7 @@ def test_a_restart_with_keep_indexes_still_builds_back_what_an_abandoned_run_lef
     assert report["set_aside"]["indexes"] > 0  # adopted from the abandoned run, none dropped anew
     assert not SetAsideIndex.objects.filter(run=abandoned, rebuilt_at__isnull=True).exists()
     assert modern_schema() == before
+
 
 def test_a_rebuild_interrupted_before_its_commit_leaves_the_index_aside_for_the_next_run(monkeypatch):
     before = modern_schema()
