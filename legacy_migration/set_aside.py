@@ -32,10 +32,6 @@ from legacy_migration.load import ENTITY_TARGETS
 from legacy_migration.models import MigrationRun, SetAsideIndex, SetAsideKind, WorkItem, WorkStatus
 from orders.models import Customer
 
-#: The modern tables each entity's load writes (from load.ENTITY_TARGETS, the one list of them).
-ENTITY_MODELS: dict[str, tuple[type, ...]] = {
-    entity: tuple(target.model for target in targets) for entity, targets in ENTITY_TARGETS.items()}
-
 _SECONDARY_INDEXES = """
     SELECT t.relname, i.relname, pg_get_indexdef(x.indexrelid)
     FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
@@ -60,7 +56,8 @@ def _connection():
 
 
 def tables_of(entity: str) -> list[str]:
-    return [model._meta.db_table for model in ENTITY_MODELS[entity]]
+    """The modern tables an entity's load writes (load.ENTITY_TARGETS, the one list of them)."""
+    return [target.table for target in ENTITY_TARGETS[entity]]
 
 
 def set_aside_for_first_load(run: MigrationRun, entity: str, *, drop: bool = True) -> None:

@@ -21,8 +21,8 @@ from django.db import connections
 
 from invoices.models import Invoice, InvoiceLine
 from legacy_migration import ddl
+from legacy_migration.load import ENTITY_TARGETS
 from legacy_migration.models import IssueKind, MigrationIssue, MigrationRun, RunStatus, WorkItem
-from legacy_migration.set_aside import ENTITY_MODELS
 from orders.models import Customer, Order, OrderLine
 from tests.legacy_migration import legacy_db
 
@@ -52,7 +52,7 @@ def snapshot() -> dict:
     }
 
 
-MODERN_TABLES = [model._meta.db_table for models in ENTITY_MODELS.values() for model in models]
+MODERN_TABLES = [target.table for targets in ENTITY_TARGETS.values() for target in targets]
 
 
 def modern_schema() -> list[str]:
