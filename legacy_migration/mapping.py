@@ -54,7 +54,7 @@ def _number(value: str, places: str, maximum: Decimal) -> tuple[Decimal, Decimal
     """A decimal text (SQLite's) as (Decimal, rounded half-up to `places`), if it reads as a number whose
     rounded value is within ±`maximum`; else None, and the rule's own code decides (rejects, or raises)."""
     try:
-        number = Decimal(value.strip())
+        number = Decimal(value)  # Decimal() strips the same white space as str.strip()
         rounded = number.quantize(_PLACES[places], rounding=ROUND_HALF_UP)
         if abs(rounded) > maximum:  # NaN raises here (InvalidOperation), as infinities did above
             return None

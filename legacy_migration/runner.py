@@ -106,7 +106,7 @@ class ItemResult:
     excluded: int = 0
     rejected: int = 0
     warned: int = 0
-    issues: list[tuple[str, Finding, dict]] = field(default_factory=list)  # (kind, finding, raw)
+    issues: list[tuple[str, Finding, dict]] = field(default_factory=list)  # (kind, finding, raw as read)
 
     def add_load(self, counts: LoadCounts) -> None:
         self.inserted += counts.inserted
@@ -176,7 +176,7 @@ class LegacySource:
             sql = extract.range_sql(self.vendor, table, since=since is not None, bounded_below=bounded, lower=lower)
             params = bounds + extract.since_params(table, since)
         rows = self.query(sql, params, f"{source.name} keys ({after or '…'}, {last}]")
-        return list(extract.as_dicts(source, rows))
+        return extract.as_dicts(source, rows)
 
     def next_keys(self, table: LegacyTable, after, key_type: type, limit: int, since: dt.datetime | None = None,
                   inclusive: bool = False) -> list:
@@ -198,7 +198,7 @@ class LegacySource:
 
     def orphan_lines(self, lines: LegacyTable, header: LegacyTable) -> list[dict]:
         rows = self.query(extract.orphan_lines_sql(self.vendor, lines, header), [], f"{lines.name} orphans")
-        return list(extract.as_dicts(lines, rows))
+        return extract.as_dicts(lines, rows)
 
 
 def json_safe(row: dict) -> dict:
@@ -215,29 +215,45 @@ def json_safe(row: dict) -> dict:
     return safe
 
 
+def _raw_default(value):
+    """json.dumps' fallback for the legacy values JSON has no type for: what json_safe makes of them."""
+    if isinstance(value, (Decimal, dt.datetime, dt.date)):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("cp1252", errors="replace")
+    raise TypeError(f"a legacy value of type {type(value).__name__} has no JSON form")
+
+
+def raw_json(row: dict) -> str:
+    """json_safe(row) as JSON text, in one pass of the C encoder: the same text, without building
+    the converted copy (a big run writes the raw values of hundreds of thousands of issues)."""
+    return json.dumps(row, default=_raw_default)
+
+
 class Sources:
-    """The legacy values of records as read, keyed by legacy key, made JSON-safe (for an issue's
-    `raw`) only when asked: a few records in a hundred get an issue, and converting every one
-    of them cost more than mapping it."""
+    """The legacy values of records as read, keyed by legacy key, with its lines for an issue's
+    `raw` merged in only when asked: a few records in a hundred get an issue."""
 
     def __init__(self, *, with_lines: bool):
         self.with_lines = with_lines
         self._rows: dict[str, tuple[dict, list | None]] = {}
-        self._safe: dict[str, dict] = {}
+        self._raw: dict[str, dict] = {}
 
     def add(self, key: str, header: dict, lines: list | None) -> None:
         self._rows[key] = (header, lines)
 
     def update(self, other: Sources) -> None:
         self._rows.update(other._rows)
-        self._safe.update(other._safe)
+        self._raw.update(other._raw)
 
     def __getitem__(self, key: str) -> dict:
-        safe = self._safe.get(key)
-        if safe is None:
+        """The record's legacy values as read (its lines under "lines"), one dict however many
+        issues it gets; save_issues makes them JSON (raw_json, json_safe)."""
+        raw = self._raw.get(key)
+        if raw is None:
             header, lines = self._rows[key]
-            safe = self._safe[key] = json_safe({**header, "lines": lines or []} if self.with_lines else header)
-        return safe
+            raw = self._raw[key] = {**header, "lines": lines or []} if self.with_lines else header
+        return raw
 
 
 class ChunkLoader:
@@ -349,10 +365,10 @@ class Step:
         lines_by_key = defaultdict(list)
         if self.lines is not None:
             # Lines are read for the headers' key range, not header by header: one query.
-            last = str(headers[-1][self.table.key])
+            last, key = str(headers[-1][self.table.key]), self.lines.key
             for line in self.source.rows(self.table, after, last, self.key_type, lines_of=self.lines,
                                          inclusive=inclusive):
-                lines_by_key[line[self.lines.key]].append(line)
+                lines_by_key[line[key]].append(line)
         records = []
         for header in headers:
             lines = lines_by_key.get(header[self.table.key], []) if self.lines is not None else None
@@ -513,7 +529,7 @@ class Step:
             result.read += 1
             result.rejected += 1
             finding = orphan_line_rejection(self.line_entity, self.table.name, row[self.lines.key], row["LINE_NO"])
-            result.note(IssueKind.REJECTION, finding, json_safe(row))
+            result.note(IssueKind.REJECTION, finding, row)
         return result
 
 
@@ -794,11 +810,7 @@ class MigrationRunner:
         step = STEPS[item.entity](self.source, self.loader, self.tz, self.options.since)
         result = step.process(item)
         if not self.options.dry_run:
-            save_issues([
-                MigrationIssue(run_id=item.run_id, entity=f.entity, legacy_key=f.legacy_key, kind=kind,
-                               rule=str(f.rule), message=f.message, raw=raw)
-                for kind, f, raw in result.issues
-            ])
+            save_issues(item.run_id, result.issues)
         return result
 
     def _work_dry(self, run: MigrationRun) -> int:
@@ -841,25 +853,35 @@ class MigrationRunner:
         return run
 
 
-def save_issues(issues: list[MigrationIssue]) -> None:
-    """Write a batch's issues: COPY on PostgreSQL, bulk_create elsewhere.
+def save_issues(run_id: int, issues: Sequence[tuple[str, Finding, dict]]) -> None:
+    """Write a batch's issues, (kind, finding, legacy values as read): COPY on PostgreSQL,
+    bulk_create elsewhere.
 
     bulk_create on PostgreSQL sends each column as an array whose text elements psycopg escapes
     one by one in Python; for the issues of a dirty batch (thousands, with their raw values) that
-    cost more than loading the batch's orders. COPY writes the same field values.
+    cost more than loading the batch's orders. COPY writes the same field values, the raw ones as
+    JSON text made once per record (a record with three warnings has one set of raw values).
     """
     if not issues:
         return
     connection = connections[router.db_for_write(MigrationIssue)]
+    now = timezone.now()
     if connection.vendor != "postgresql":
-        MigrationIssue.objects.bulk_create(issues, batch_size=1000)
+        MigrationIssue.objects.bulk_create([
+            MigrationIssue(run_id=run_id, entity=f.entity, legacy_key=f.legacy_key, kind=kind, rule=str(f.rule),
+                           message=f.message, raw=json_safe(raw), created_at=now)
+            for kind, f, raw in issues], batch_size=1000)
         return
-    fields = [f for f in MigrationIssue._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    names = ("run", "entity", "legacy_key", "kind", "rule", "message", "raw", "created_at")
+    columns = ", ".join(connection.ops.quote_name(MigrationIssue._meta.get_field(n).column) for n in names)
+    texts: dict[int, str] = {}  # id(raw) → its JSON: the dicts stay alive for this call
     with connection.cursor() as cursor, cursor.cursor.copy(
             f"COPY {MigrationIssue._meta.db_table} ({columns}) FROM STDIN") as copy:
-        for issue in issues:
-            copy.write_row([f.get_db_prep_save(getattr(issue, f.attname), connection) for f in fields])
+        for kind, f, raw in issues:
+            text = texts.get(id(raw))
+            if text is None:
+                text = texts[id(raw)] = raw_json(raw)
+            copy.write_row((run_id, f.entity, f.legacy_key, str(kind), str(f.rule), f.message, text, now))
 
 
 def summarize(run: MigrationRun) -> dict:

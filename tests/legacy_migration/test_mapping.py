@@ -342,7 +342,7 @@ def test_an_invoice_discount_line_with_a_negative_price_is_carried_as_it_is():
 
 
 # -- the same value whatever form it arrives in, the first time and every time after -----------------
-DECIMAL_TEXTS = ["1.000", " 2.5 ", "0.0049", "0.005", "-0.005", "12.3450", "-3.2500", "100.00", "0", "-0.00",
+DECIMAL_TEXTS = ["1.000", " 2.5 ", "\t7.25\n", "0.0049", "0.005", "-0.005", "12.3450", "-3.2500", "100.00", "0", "-0.00",
                  "99999999999.9999", "1E+2", "1_000"]
 
 

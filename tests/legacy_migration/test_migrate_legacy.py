@@ -22,7 +22,9 @@ from django.db import connections
 from invoices.models import Invoice, InvoiceLine
 from legacy_migration import ddl
 from legacy_migration.load import ENTITY_TARGETS
+from legacy_migration.mapping import Finding, Rule
 from legacy_migration.models import IssueKind, MigrationIssue, MigrationRun, RunStatus, WorkItem
+from legacy_migration.runner import json_safe, raw_json, save_issues
 from orders.models import Customer, Order, OrderLine
 from tests.legacy_migration import legacy_db
 
@@ -236,6 +238,30 @@ def test_a_bad_row_the_database_refuses_is_rejected_and_the_run_goes_on():
     refused = MigrationIssue.objects.get(rule="database_refused")
     assert refused.legacy_key == "7" and refused.raw["PHONE"] == "5" * 45
     assert Customer.objects.filter(legacy_id=8).exists() and not Customer.objects.filter(legacy_id=7).exists()
+
+
+RAW_ORDER = {"ORD_NO": 12, "TOTAL_AMT": Decimal("10.0050"), "ORD_DT": dt.datetime(2023, 11, 5, 1, 30),
+             "REQ_SHIP_DT": dt.date(1900, 1, 1), "NOTES": b"caf\xe9 \x80", "PO_NUMBER": None, "QTY": 2.5,
+             "lines": [{"LINE_NO": 1, "UNIT_PRICE": Decimal("-0.0001"), "ITEM_DESC": "Œuvre “quoted”"}]}
+
+
+def test_raw_values_as_json_text_are_what_json_safe_makes_of_them():
+    assert raw_json(RAW_ORDER) == json.dumps(json_safe(RAW_ORDER))
+    assert json.loads(raw_json(RAW_ORDER))["NOTES"] == "café €"
+    with pytest.raises(TypeError, match="timedelta"):
+        raw_json({"AGE": dt.timedelta(days=1)})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_issues_keep_the_raw_legacy_values_exactly_once_per_finding():
+    run = MigrationRun.objects.create(options={})
+    findings = [Finding("order", "12", rule, rule.value) for rule in (Rule.TOTAL_MISMATCH, Rule.NO_LINES)]
+    save_issues(run.pk, [(IssueKind.WARNING, finding, RAW_ORDER) for finding in findings])
+    stored = list(MigrationIssue.objects.filter(run=run).order_by("rule"))
+    assert [(i.kind, i.rule, i.legacy_key, i.message) for i in stored] == [
+        (IssueKind.WARNING, "no_lines", "12", "no_lines"), (IssueKind.WARNING, "total_mismatch", "12", "total_mismatch")]
+    assert all(issue.raw == json_safe(RAW_ORDER) for issue in stored)
+    assert stored[0].raw["TOTAL_AMT"] == "10.0050" and stored[0].raw["lines"][0]["UNIT_PRICE"] == "-0.0001"
 
 
 @pytest.mark.django_db(transaction=True, databases=["default", "legacy_postgres"])
