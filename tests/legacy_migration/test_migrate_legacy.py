@@ -26,6 +26,7 @@ from legacy_migration.mapping import Finding, Rule
 from legacy_migration.models import IssueKind, MigrationIssue, MigrationRun, RunStatus, WorkItem
 from legacy_migration.runner import json_safe, raw_json, save_issues
 from orders.models import Customer, Order, OrderLine
+from tests.factories import CustomerFactory
 from tests.legacy_migration import legacy_db
 
 ROOT = Path(settings.BASE_DIR)
@@ -179,6 +180,39 @@ def test_a_first_load_looks_up_an_items_customers_once_not_once_per_chunk(monkey
     lookups = [q["sql"] for q in queries.captured_queries if "SELECT legacy_id, id FROM orders_customer" in q["sql"]]
     items = WorkItem.objects.filter(entity__in=["orders", "invoices"], scope="range").count()
     assert items >= 2 and len(lookups) == items
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_load_counts_integer_keys_new_by_their_range_and_text_keys_one_by_one():
+    from legacy_migration.load import CUSTOMERS, INVOICES, Loader
+
+    loader = Loader()
+    CustomerFactory(legacy_id=50)
+    with connections["default"].cursor() as cursor:
+        assert loader._all_new(cursor, CUSTOMERS, [10, 20, 30])
+        assert not loader._all_new(cursor, CUSTOMERS, [40, 50])
+        # 50 lies between them: the chunk goes the staged-upsert way, which writes what COPY would.
+        assert not loader._all_new(cursor, CUSTOMERS, [45, 55])
+        Invoice.objects.create(legacy_id="I00050", number="I00050", customer=Customer.objects.get(),
+                               invoiced_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+        assert loader._all_new(cursor, INVOICES, ["I00049", "I00051"])
+        assert not loader._all_new(cursor, INVOICES, ["I00049", "I00050"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_header_ids_come_from_the_tables_sequence_looked_up_once():
+    from django.test.utils import CaptureQueriesContext
+
+    from legacy_migration.load import Loader
+
+    loader = Loader()
+    taken = CustomerFactory().pk
+    with CaptureQueriesContext(connections["default"]) as queries, connections["default"].cursor() as cursor:
+        first, second = loader._new_ids(cursor, "orders_customer", 3), loader._new_ids(cursor, "orders_customer", 2)
+    ids = first + second
+    assert len(set(ids)) == 5 and min(ids) > taken and ids == sorted(ids)
+    assert CustomerFactory().pk > max(ids)  # the table's own inserts go on after them
+    assert sum("pg_get_serial_sequence" in q["sql"] for q in queries.captured_queries) == 1
 
 
 def test_a_migration_sets_the_collector_for_throughput_and_gives_it_back():
