@@ -201,27 +201,28 @@ class LegacySource:
         return extract.as_dicts(lines, rows)
 
 
-def json_safe(row: dict) -> dict:
-    """Raw legacy values for the admin: exact decimals and timestamps as text."""
-    safe = {}
-    for key, value in row.items():
-        if isinstance(value, (Decimal, dt.datetime, dt.date)):
-            value = str(value)
-        elif isinstance(value, (bytes, bytearray, memoryview)):
-            value = bytes(value).decode("cp1252", errors="replace")
-        elif isinstance(value, list):
-            value = [json_safe(v) for v in value]
-        safe[key] = value
-    return safe
-
-
-def _raw_default(value):
-    """json.dumps' fallback for the legacy values JSON has no type for: what json_safe makes of them."""
+def _json_value(value):
+    """A legacy value as JSON keeps it: exact decimals and timestamps as text, bytes decoded as
+    cp1252; anything else as it is. The one rule for json_safe and raw_json."""
     if isinstance(value, (Decimal, dt.datetime, dt.date)):
         return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).decode("cp1252", errors="replace")
-    raise TypeError(f"a legacy value of type {type(value).__name__} has no JSON form")
+    return value
+
+
+def json_safe(row: dict) -> dict:
+    """Raw legacy values for the admin: exact decimals and timestamps as text."""
+    return {key: [json_safe(v) for v in value] if isinstance(value, list) else _json_value(value)
+            for key, value in row.items()}
+
+
+def _raw_default(value):
+    """json.dumps' fallback for the values JSON has no type for: _json_value's text, or a TypeError."""
+    converted = _json_value(value)
+    if converted is value:
+        raise TypeError(f"a legacy value of type {type(value).__name__} has no JSON form")
+    return converted
 
 
 def raw_json(row: dict) -> str:
